@@ -1,0 +1,1 @@
+"""Cluster side of `launch`: runs inside the job's environment on Ray (never imports kubernetes)."""

@@ -1,0 +1,33 @@
+"""The DeepSpeed config a job trains with, generated from the spec's `scale` section.
+
+Micro-batch, accumulation, clipping and optimizer settings stay "auto" so the Hugging Face
+Trainer fills them from the same spec values: one source of truth.
+"""
+
+from __future__ import annotations
+
+from launcher.spec.models import ScaleSpec
+
+
+def deepspeed_config(scale: ScaleSpec) -> dict:
+    zero: dict = {"stage": scale.deepspeed.stage}
+    if scale.deepspeed.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": scale.gpus_per_worker > 0}
+    if scale.deepspeed.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": scale.gpus_per_worker > 0}
+    if scale.deepspeed.stage == 3:
+        # Gather the partitioned weights when saving, so model/ holds a loadable model.
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    config = {
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+        "zero_optimization": zero,
+        "bf16": {"enabled": scale.precision == "bf16"},
+        "fp16": {"enabled": scale.precision == "fp16"},
+    }
+    if scale.deepspeed.offload_optimizer:
+        # Offloaded state needs DeepSpeed's own CPU Adam (built on first use), not torch AdamW.
+        config["optimizer"] = {"type": "AdamW", "params": {
+            "lr": "auto", "betas": "auto", "eps": "auto", "weight_decay": "auto"}}
+    return config

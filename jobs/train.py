@@ -1,0 +1,125 @@
+"""Ray Train: a TorchTrainer whose workers each run a Hugging Face Trainer with DeepSpeed ZeRO.
+
+Ray Train starts the workers and the torch process group (gloo on CPU, NCCL on GPU) and keeps
+checkpoints in the run's storage; the Hugging Face Trainer runs the loop, DeepSpeed shards it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from launcher.layout import RunLayout
+from launcher.spec.models import JobSpec
+
+
+def train(spec: JobSpec, layout: RunLayout) -> dict:
+    """Run the training on the Ray cluster; return rank 0's final numbers."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    scale = spec.scale
+    trainer = TorchTrainer(
+        train_loop_per_worker=train_worker,
+        train_loop_config={"spec": spec.model_dump(mode="json"), "run_dir": str(layout.root)},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=scale.num_workers,
+            use_gpu=scale.gpus_per_worker > 0,
+            resources_per_worker={"CPU": scale.cpus_per_worker, "GPU": scale.gpus_per_worker},
+        ),
+        # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout).
+        run_config=ray.train.RunConfig(storage_path=str(layout.root.parent),
+                                       name=f"{layout.root.name}/checkpoints"),
+    )
+    result = trainer.fit()
+    return dict(result.return_value or {}, checkpoint=result.checkpoint and result.checkpoint.path)
+
+
+def train_worker(config: dict) -> dict:
+    """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
+    import ray.train
+    from ray.train.huggingface.transformers import RayTrainReportCallback
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    from jobs.data import IGNORE_INDEX, load_splits, tokenize
+    from jobs.callbacks import CheckpointLastStep, MetricsFileCallback
+    from jobs.model import load_model, load_tokenizer
+
+    spec = JobSpec.model_validate(config["spec"])
+    layout = RunLayout(Path(config["run_dir"]))
+    rank = ray.train.get_context().get_world_rank()
+    scratch = Path(tempfile.mkdtemp(prefix=f"launch-{layout.root.name}-rank{rank}-"))
+
+    tokenizer = load_tokenizer(spec.model)
+    train_rows, eval_rows = load_splits(spec.data, spec.training.seed)
+    train_set = tokenize(train_rows, tokenizer, spec.data)
+    eval_set = tokenize(eval_rows, tokenizer, spec.data)
+
+    # The arguments carry the DeepSpeed config: create them before loading the model, so ZeRO-3
+    # partitions the weights as they load instead of materialising them on every worker.
+    args = training_arguments(spec, scratch)
+    model = load_model(spec.model, spec.method)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True,
+                                             label_pad_token_id=IGNORE_INDEX),
+        processing_class=tokenizer,
+        callbacks=[MetricsFileCallback(layout.metrics, rank == 0), CheckpointLastStep(),
+                   RayTrainReportCallback()],
+    )
+    trainer.train()
+    final = trainer.evaluate()
+    trainer.save_model(str(layout.model))  # adapter + tokenizer; rank 0 writes
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    before = [log["eval_loss"] for log in trainer.state.log_history if "eval_loss" in log]
+    return {
+        "eval_loss_before": before[0],
+        "eval_loss_after": final["eval_loss"],
+        "global_step": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_samples": len(train_set),
+        "eval_samples": len(eval_set),
+        "tokens_seen": trainer.state.num_input_tokens_seen,
+    }
+
+
+def training_arguments(spec: JobSpec, output_dir: Path):
+    from transformers import TrainingArguments
+
+    from jobs.deepspeed_config import deepspeed_config
+
+    t = spec.training
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=t.batch_size_per_worker,
+        per_device_eval_batch_size=t.batch_size_per_worker,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # a value below 1 is a ratio of the total steps
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps" if t.eval_steps else "no",
+        eval_steps=t.eval_steps,
+        eval_on_start=True,  # the "before" number every run is judged against
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        seed=t.seed,
+        bf16=spec.scale.precision == "bf16",
+        fp16=spec.scale.precision == "fp16",
+        deepspeed=deepspeed_config(spec.scale),
+        # Without it accelerate sees no GPU, assumes one process and breaks the gloo collectives.
+        use_cpu=spec.scale.gpus_per_worker == 0,
+        include_num_input_tokens_seen=True,
+        report_to="none",
+        disable_tqdm=True,
+    )
+

@@ -1,0 +1,203 @@
+"""`launch`: the command line. Parses arguments, calls launcher.api, prints.
+
+Heavy modules (ray, torch) load only inside the commands that need them, so `--help` and
+`validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from launcher.errors import JobFailed, LaunchError
+from launcher.settings import default_address
+
+app = typer.Typer(
+    help="One YAML file to a fine-tuning run on a Ray cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+local_app = typer.Typer(help="The embedded local Ray head.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+
+JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False)
+RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).")
+Address = typer.Option(default_address(), "--address", envvar="LAUNCH_RAY_ADDRESS",
+                       help="Ray dashboard address.")
+
+
+def main() -> None:
+    """Console entry point: user errors print as one line each, never as a traceback."""
+    try:
+        app()
+    except LaunchError as err:
+        for line in err.lines():
+            print(line if err.exit_code == 2 else f"error: {line}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # a bug in launch, not in the user's input
+        if os.environ.get("LAUNCH_DEBUG"):
+            raise
+        print(f"internal error: {type(err).__name__}: {err} (LAUNCH_DEBUG=1 shows the "
+              "traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+@app.command()
+def validate(job_file: Path = JobFile) -> None:
+    """Check a job file; print OK or one line per problem (FILE:LINE:COL: field: message)."""
+    from launcher.spec.load import load_spec
+
+    load_spec(job_file)
+    typer.echo(f"{job_file}: OK")
+
+
+@app.command()
+def schema() -> None:
+    """Print the job file's JSON Schema (for editor completion and checks)."""
+    import json
+
+    from launcher.spec.models import JobSpec
+
+    typer.echo(json.dumps(JobSpec.model_json_schema(), indent=2))
+
+
+@app.command()
+def submit(
+    job_file: Path = JobFile,
+    follow: bool = typer.Option(False, "--follow", "-f",
+                                help="Stream the logs to the end; exit 3 unless SUCCEEDED."),
+) -> None:
+    """Validate a job and run it on its target; print the run id and where to watch it."""
+    from launcher import api
+
+    run = api.submit(job_file)
+    target = api.target_of(run)
+    typer.echo(f"submitted {run.run_id}")
+    typer.echo(f"  dashboard: {target.dashboard_url(run.run_id)}")
+    typer.echo(f"  results:   {run.run_dir}")
+    if follow:
+        _follow(run)
+    else:
+        typer.echo(f"  follow:    launch logs {run.run_id} -f")
+
+
+@app.command()
+def status(run_id: str = RunId) -> None:
+    """The state of a run."""
+    from launcher import api
+
+    run = api.record(run_id)
+    info = api.status(run)
+    typer.echo(f"{run.run_id}: {info.state}")
+    if info.message and info.state != "SUCCEEDED":
+        typer.echo(f"  {info.message.splitlines()[0]}")
+
+
+@app.command()
+def logs(
+    run_id: str = RunId,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
+) -> None:
+    """A run's driver log (training progress, errors)."""
+    from launcher import api
+
+    run = api.record(run_id)
+    if follow:
+        _follow(run)
+    else:
+        for chunk in api.logs(run, follow=False):
+            typer.echo(chunk, nl=False)
+
+
+@app.command("list")
+def list_runs(address: str = Address) -> None:
+    """The runs launch submitted to the Ray head at --address."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from launcher import api
+
+    table = Table("run id", "state", "started", "results")
+    for job in api.list_runs(address):
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0))
+        table.add_row(job.run_id, job.state, started, job.run_dir or "")
+    Console().print(table)
+
+
+@app.command()
+def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False)) -> None:
+    """Stop a running job."""
+    from launcher import api
+
+    run = api.record(run_id)
+    api.stop(run)
+    info = api.wait(run, timeout_s=60)
+    typer.echo(f"{run.run_id}: {info.state}")
+
+
+@app.command()
+def results(run_id: str = RunId) -> None:
+    """A run's final metrics and where every artifact is."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from launcher import api
+
+    outcome = api.results(api.record(run_id))
+    console = Console()
+    console.print(f"{outcome.run_id}: {outcome.state}")
+    metrics = Table("metric", "value")
+    for key, value in outcome.summary.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            metrics.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    if metrics.row_count:
+        console.print(metrics)
+    artifacts = Table("artifact", "location")
+    for name, location in outcome.artifacts.items():
+        artifacts.add_row(name, location)
+    console.print(artifacts)
+
+
+@local_app.command("up")
+def local_up(address: str = Address) -> None:
+    """Start a local Ray head (token auth on, listening on 127.0.0.1 only)."""
+    from launcher import local_head, ray_auth
+
+    if local_head.probe(address, ray_auth.headers_for(address)) is not None:
+        typer.echo(f"a Ray head already answers at {address}")
+        return
+    state = local_head.start(address)
+    typer.echo(f"Ray head started at {state.address} (process group {state.pgid}); "
+               f"token in {state.token_path}")
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop the local Ray head that launch started (by its process group, never `ray stop`)."""
+    from launcher import local_head
+
+    if local_head.stop():
+        typer.echo("local Ray head stopped")
+    else:
+        typer.echo("no Ray head started by launch is running")
+
+
+def _follow(run) -> None:
+    from launcher import api
+
+    for chunk in api.logs(run, follow=True):
+        typer.echo(chunk, nl=False)
+    info = api.wait(run, timeout_s=30)
+    typer.echo(f"{run.run_id}: {info.state}")
+    if info.state != "SUCCEEDED":
+        raise JobFailed(f"run {run.run_id} ended {info.state}: "
+                        f"{(info.message or 'see launch logs').splitlines()[0]}")
+    typer.echo(f"results: launch results {run.run_id}")

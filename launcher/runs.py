@@ -1,0 +1,53 @@
+"""Client-side record of submitted runs (LAUNCH_HOME/runs/<run id>.json).
+
+A record says where a run's results live and which Ray address runs it, so `launch results`
+and `launch logs` find a run by its id alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from launcher.errors import LaunchError
+from launcher.settings import launch_home
+
+RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]*$")
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    job_name: str
+    target: str
+    address: str
+    run_dir: str
+    submitted_at: float
+
+
+def new_run_id(job_name: str) -> str:
+    return f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def save(record: RunRecord) -> None:
+    folder = launch_home() / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{record.run_id}.json").write_text(json.dumps(asdict(record), indent=2))
+
+
+def load(run_id: str) -> RunRecord:
+    path = launch_home() / "runs" / f"{run_id}.json"
+    if not RUN_ID.match(run_id) or not path.is_file():
+        raise LaunchError(f"unknown run id `{run_id}`; `launch list` shows the runs")
+    return RunRecord(**json.loads(path.read_text()))
+
+
+def latest() -> RunRecord:
+    folder = launch_home() / "runs"
+    records = [RunRecord(**json.loads(p.read_text())) for p in folder.glob("*.json")]
+    if not records:
+        raise LaunchError("no runs yet; submit one with `launch submit JOB.yaml`")
+    return max(records, key=lambda record: record.submitted_at)

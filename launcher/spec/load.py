@@ -1,0 +1,228 @@
+"""job.yaml → resolved JobSpec, with every problem reported as FILE:LINE:COL: path: message."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from launcher.errors import SpecError
+from launcher.spec.models import JobSpec
+
+Loc = tuple[str, ...]
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read, parse, validate and resolve a job file; raise SpecError listing every problem."""
+    path = Path(path)
+    text = _read_text(path)
+    data, positions = _parse_yaml(text, path)
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_validation(err, path, positions)) from None
+    resolved, problems = _resolve(spec, path.resolve().parent)
+    if problems:
+        raise SpecError([_line(path, positions, loc, msg) for loc, msg in problems])
+    return resolved
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise SpecError([f"{path}: is a directory; pass the job's YAML file"]) from None
+    except PermissionError:
+        raise SpecError([f"{path}: cannot read the file: permission denied"]) from None
+    except OSError as err:
+        raise SpecError([f"{path}: cannot read the file: {err.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            [f"{path}: not a text file (byte {err.start} is not UTF-8); pass the job's YAML file"]
+        ) from None
+    if "\x00" in text:
+        raise SpecError([f"{path}: not a text file (it contains NUL bytes)"])
+    return text
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, tuple[int, int]]]:
+    """Parse YAML, and map every key path to the 1-based line and column where it is written."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is None:
+            raise SpecError([f"{path}:1:1: the file is empty; a job needs at least name, model "
+                             "and data (see `launch schema` or examples/quickstart.yaml)"])
+        positions: dict[Loc, tuple[int, int]] = {(): _mark(root)}
+        _collect_positions(root, (), positions, path)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        problem = " ".join(str(p) for p in (err.context, err.problem) if p)
+        raise SpecError([f"{path}:{where}: invalid YAML: {problem}"]) from None
+    except yaml.YAMLError as err:
+        raise SpecError([f"{path}:1:1: invalid YAML: {err}"]) from None
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise SpecError([f"{path}:1:1: expected a mapping of sections (name, model, data, ...), "
+                         f"got a {kind}"])
+    return data, positions
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _collect_positions(node: yaml.Node, loc: Loc, out: dict, path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if loc + (key,) in out:
+                line, col = _mark(key_node)
+                raise SpecError([f"{path}:{line}:{col}: {'.'.join(loc + (key,))}: duplicate key; "
+                                 "keep only one"])
+            out[loc + (key,)] = _mark(key_node)
+            _collect_positions(value_node, loc + (key,), out, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out[loc + (str(index),)] = _mark(item)
+            _collect_positions(item, loc + (str(index),), out, path)
+
+
+def _line(path: Path, positions: dict, loc: Loc, message: str) -> str:
+    """Point at the deepest part of `loc` that is written in the file."""
+    known = loc
+    while known not in positions:
+        known = known[:-1]
+    line, col = positions[known]
+    where = ".".join(loc) or "(top level)"
+    return f"{path}:{line}:{col}: {where}: {message}"
+
+
+def _format_validation(err: ValidationError, path: Path, positions: dict) -> list[str]:
+    # Union fields give one error per alternative; merge them into one line per location.
+    merged: dict[Loc, list[str]] = {}
+    for item in err.errors(include_url=False):
+        loc = tuple(str(part) for part in item["loc"])
+        field_loc = _field_loc(loc)
+        message = _message(item, field_loc)
+        if message not in merged.setdefault(field_loc, []):
+            merged[field_loc].append(message)
+    return [_line(path, positions, loc, " or ".join(msgs)) for loc, msgs in merged.items()]
+
+
+def _field_loc(loc: Loc) -> Loc:
+    """Drop the union-branch labels pydantic appends (e.g. `list[str]`) from a location."""
+    model: type[BaseModel] | None = JobSpec
+    kept: list[str] = []
+    for part in loc:
+        if model is not None:
+            if part not in model.model_fields and model.model_config.get("extra") == "forbid":
+                kept.append(part)  # an unknown key: keep it, it is what the user wrote
+                break
+            kept.append(part)
+            model = _submodel(model, part)
+        elif part.isdigit():
+            kept.append(part)
+    return tuple(kept)
+
+
+def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
+    info = model.model_fields.get(field)
+    annotation = info.annotation if info else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _parent_model(loc: Loc) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = JobSpec
+    for part in loc[:-1]:
+        model = _submodel(model, part) if model else None
+    return model
+
+
+def _message(item: dict, loc: Loc) -> str:
+    kind = item["type"]
+    parent = _parent_model(loc)
+    if kind == "extra_forbidden" and parent is not None:
+        allowed = list(parent.model_fields)
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        guess = f"did you mean `{hint[0]}`? " if hint else ""
+        return f"unknown key; {guess}allowed keys: {', '.join(allowed)}"
+    if kind == "missing" and parent is not None and loc[-1] in parent.model_fields:
+        description = parent.model_fields[loc[-1]].description or ""
+        return f"required key is missing: {description}".rstrip(": ")
+    message = item["msg"].removeprefix("Value error, ")
+    value = item.get("input")
+    if kind != "missing" and (value is None or isinstance(value, (str, int, float, bool))):
+        message += f" (got {json.dumps(value)})"
+    return message
+
+
+def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:
+    """Make local paths absolute and check that the files they name exist."""
+    problems: list[tuple[Loc, str]] = []
+
+    data_path = (base / Path(spec.data.path).expanduser()).resolve()
+    if not data_path.is_file():
+        problems.append((("data", "path"), f"no such file: {data_path}"))
+    elif data_path.suffix not in DATA_SUFFIXES:
+        problems.append((("data", "path"), f"unsupported file type `{data_path.suffix}`; use "
+                         + ", ".join(DATA_SUFFIXES)))
+    else:
+        problems += _check_columns(data_path, [spec.data.prompt_field, spec.data.response_field])
+
+    model = spec.model.name_or_path
+    model_dir = (base / Path(model).expanduser()).resolve()
+    # Hub ids look like `gpt2` or `org/model`; an existing folder or an explicit path is local.
+    if model_dir.exists() or model.startswith((".", "/", "~")):
+        if not (model_dir / "config.json").is_file():
+            problems.append((("model", "name_or_path"), f"{model_dir} is not a model directory "
+                             "(no config.json); give a hub name or a saved model folder"))
+        model = str(model_dir)
+
+    storage = str((base / Path(spec.storage.uri).expanduser()).resolve())
+    resolved = spec.model_copy(update={
+        "model": spec.model.model_copy(update={"name_or_path": model}),
+        "data": spec.data.model_copy(update={"path": str(data_path)}),
+        "storage": spec.storage.model_copy(update={"uri": storage}),
+    })
+    return resolved, problems
+
+
+def _check_columns(path: Path, fields: list[str]) -> list[tuple[Loc, str]]:
+    """Check the first row of a jsonl/csv file names the fields; the job reads the rest."""
+    first = ""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            if raw.strip():
+                first = raw
+                break
+    if not first:
+        return [(("data", "path"), f"{path} is empty")]
+    if path.suffix == ".jsonl":
+        try:
+            row = json.loads(first)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            return [(("data", "path"), f"{path}: the first line is not a JSON object")]
+        columns = set(row)
+    elif path.suffix == ".csv":
+        columns = {c.strip() for c in first.rstrip("\r\n").split(",")}
+    else:
+        return []
+    names = ("prompt_field", "response_field")
+    return [(("data", key), f"column `{field}` is not in {path.name} (it has: "
+             f"{', '.join(sorted(columns))})")
+            for key, field in zip(names, fields) if field not in columns]

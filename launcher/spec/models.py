@@ -1,0 +1,197 @@
+"""The job spec: the one schema both halves share.
+
+Imported by the launcher (validation, submission) and by `jobs` on the cluster (reading the
+resolved spec.json), so it must stay free of heavy imports: pydantic only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelSpec(Section):
+    """The base model to fine-tune."""
+
+    name_or_path: str = Field(
+        min_length=1,
+        description="Hugging Face hub name (e.g. `gpt2`) or a local directory holding the "
+        "model config, weights and tokenizer. Relative paths are resolved against the job "
+        "file's folder.",
+    )
+
+
+class DataSpec(Section):
+    """Prompt/response pairs for supervised fine-tuning of a causal LM."""
+
+    path: str = Field(
+        min_length=1,
+        description="Local .jsonl, .json, .csv or .parquet file with one example per row. "
+        "Relative paths are resolved against the job file's folder.",
+    )
+    prompt_field: str = Field("prompt", min_length=1, description="Column holding the prompt.")
+    response_field: str = Field(
+        "response", min_length=1, description="Column holding the response the model learns."
+    )
+    prompt_template: str = Field(
+        "{prompt}\n",
+        description="How a prompt is shown to the model; `{prompt}` is replaced by the prompt "
+        "text and the response follows directly.",
+    )
+    train_on_prompt: bool = Field(
+        False,
+        description="Also compute the loss on prompt tokens. By default only response tokens "
+        "count.",
+    )
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation (fixed seed)."
+    )
+    max_length: int = Field(
+        256, ge=8, le=65536, description="Examples are truncated to this many tokens."
+    )
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template_has_prompt(cls, value: str) -> str:
+        if "{prompt}" not in value:
+            raise ValueError("must contain `{prompt}` where the prompt text goes")
+        return value
+
+
+class LoraSpec(Section):
+    """LoRA adapters through PEFT."""
+
+    type: Literal["lora"] = Field("lora", description="Fine-tuning method.")
+    r: int = Field(8, ge=1, le=1024, description="Rank of the LoRA update matrices.")
+    alpha: float = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None,
+        description="Module names to adapt, or `all-linear`. Empty means PEFT's default for "
+        "the architecture (e.g. attention projections).",
+    )
+
+
+class TrainingSpec(Section):
+    """Optimisation settings, per the Hugging Face Trainer's meaning."""
+
+    epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the training split.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps (overrides epochs)."
+    )
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak learning rate.")
+    lr_scheduler: Literal["linear", "cosine", "constant"] = Field(
+        "linear", description="Learning-rate schedule after warmup."
+    )
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    batch_size_per_worker: int = Field(8, ge=1, description="Micro-batch size on each worker.")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="Micro-batches accumulated per optimizer step."
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    logging_steps: int = Field(5, ge=1, description="Report metrics every N optimizer steps.")
+    eval_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Evaluate every N steps during training. The validation split is always "
+        "evaluated before and after training.",
+    )
+    save_steps: int = Field(
+        50, ge=1, description="Checkpoint every N steps; the final step is always checkpointed."
+    )
+    seed: int = Field(42, ge=0, description="Seed for data splits, initialisation and shuffling.")
+
+
+class DeepSpeedSpec(Section):
+    """DeepSpeed ZeRO settings; the launcher generates the DeepSpeed config from them."""
+
+    stage: Literal[0, 1, 2, 3] = Field(2, description="ZeRO stage: 0 off, 1 optimizer state, "
+                                       "2 + gradients, 3 + parameters.")
+    offload_optimizer: bool = Field(False, description="Keep optimizer state in CPU memory.")
+    offload_params: bool = Field(False, description="Keep parameters in CPU memory (stage 3).")
+
+    @model_validator(mode="after")
+    def _offload_needs_zero(self) -> DeepSpeedSpec:
+        if self.offload_params and self.stage != 3:
+            raise ValueError("offload_params needs stage: 3")
+        if self.offload_optimizer and self.stage == 0:
+            raise ValueError("offload_optimizer needs stage 1, 2 or 3")
+        return self
+
+
+class ScaleSpec(Section):
+    """How many Ray Train workers, what each gets, and how they share the model."""
+
+    num_workers: int = Field(2, ge=1, le=4096, description="Ray Train workers (one process each).")
+    cpus_per_worker: float = Field(1, gt=0, description="CPUs reserved for each worker.")
+    gpus_per_worker: float = Field(0, ge=0, description="GPUs reserved for each worker.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Training precision; fp16 needs GPUs."
+    )
+    deepspeed: DeepSpeedSpec = Field(
+        default_factory=DeepSpeedSpec, description="DeepSpeed ZeRO settings."
+    )
+
+    @model_validator(mode="after")
+    def _fp16_needs_gpu(self) -> ScaleSpec:
+        if self.precision == "fp16" and self.gpus_per_worker == 0:
+            raise ValueError("precision fp16 needs gpus_per_worker > 0; use bf16 or fp32 on CPU")
+        return self
+
+
+class StorageSpec(Section):
+    """Where every result of a run is kept: <uri>/<job name>/<run id>/."""
+
+    uri: str = Field(
+        "./runs",
+        min_length=1,
+        description="Local directory for results. Relative paths are resolved against the job "
+        "file's folder.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _local_only(cls, value: str) -> str:
+        if "://" in value and not value.startswith("file://"):
+            raise ValueError("only local paths are supported so far (S3 storage comes later)")
+        return value.removeprefix("file://")
+
+
+class TargetSpec(Section):
+    """Where the job runs."""
+
+    kind: Literal["local"] = Field(
+        "local",
+        description="`local`: a Ray head on this machine, started if none is running.",
+    )
+    address: str = Field(
+        "http://127.0.0.1:8265",
+        pattern=r"^https?://",
+        description="Ray dashboard (Jobs API) address of the local head.",
+    )
+
+
+class JobSpec(Section):
+    """A fine-tuning job: everything `launch submit` needs."""
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Job name: lowercase letters, digits and '-', at most 40 characters.",
+    )
+    model: ModelSpec = Field(description="The base model.")
+    data: DataSpec = Field(description="The training data.")
+    method: LoraSpec = Field(default_factory=LoraSpec, description="The fine-tuning method.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation.")
+    scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Workers and DeepSpeed.")
+    storage: StorageSpec = Field(default_factory=StorageSpec, description="Where results go.")
+    target: TargetSpec = Field(default_factory=TargetSpec, description="Where the job runs.")

@@ -1,0 +1,47 @@
+"""The target interface every kind of cluster implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from launcher.layout import RunLayout
+from launcher.spec.models import JobSpec
+
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@dataclass
+class JobInfo:
+    run_id: str
+    state: str
+    message: str
+    start_time: float | None
+    end_time: float | None
+    run_dir: str | None
+
+
+class Target(ABC):
+    @abstractmethod
+    def prepare(self) -> None:
+        """Make the cluster reachable (start it where that is the target's job)."""
+
+    @abstractmethod
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str) -> None:
+        """Start `python -m jobs.run --spec <layout.spec>` as job `run_id`."""
+
+    @abstractmethod
+    def info(self, run_id: str) -> JobInfo: ...
+
+    @abstractmethod
+    def logs(self, run_id: str, follow: bool) -> Iterator[str]: ...
+
+    @abstractmethod
+    def stop(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    def list(self) -> list[JobInfo]: ...
+
+    @abstractmethod
+    def dashboard_url(self, run_id: str | None = None) -> str: ...

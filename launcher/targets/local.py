@@ -1,0 +1,106 @@
+"""The local target: a Ray head on this machine, used through the Ray Jobs API.
+
+Submitting goes through `JobSubmissionClient` exactly as to a remote cluster, so the local
+path exercises the remote one; the only local part is starting the head when none answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+from launcher import local_head, ray_auth
+from launcher.errors import LaunchError
+from launcher.layout import RunLayout
+from launcher.spec.models import JobSpec
+from launcher.targets.base import JobInfo, Target
+
+PACKAGES = [Path(__file__).resolve().parents[2] / name for name in ("jobs", "launcher")]
+
+
+class LocalTarget(Target):
+    def __init__(self, address: str):
+        self.address = address.rstrip("/")
+        self._client = None
+
+    def prepare(self) -> None:
+        code = local_head.probe(self.address, ray_auth.headers_for(self.address))
+        if code is None:
+            local_head.start(self.address)
+        elif code in (401, 403):
+            raise LaunchError(f"the Ray head at {self.address} refused the token (HTTP {code}); "
+                              "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH to its token")
+
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str) -> None:
+        self.client().submit_job(
+            entrypoint=f"python -m jobs.run --spec {shlex.quote(str(layout.spec))}",
+            submission_id=run_id,
+            # Ship this launcher's own `jobs` code (and the spec models it imports) with the job.
+            runtime_env={"py_modules": [str(p) for p in PACKAGES],
+                         "excludes": ["__pycache__", "*.pyc"]},
+            metadata={"launch_job": spec.name, "launch_run_dir": str(layout.root)},
+        )
+
+    def info(self, run_id: str) -> JobInfo:
+        return _job_info(self._call(self.client().get_job_info, run_id))
+
+    def logs(self, run_id: str, follow: bool) -> Iterator[str]:
+        client = self.client()
+        if not follow:
+            yield self._call(client.get_job_logs, run_id)
+            return
+        self._call(client.get_job_info, run_id)  # a clear error for an unknown id
+        loop = asyncio.new_event_loop()
+        stream = client.tail_job_logs(run_id)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(stream.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(stream.aclose())
+            loop.close()
+
+    def stop(self, run_id: str) -> None:
+        self._call(self.client().stop_job, run_id)
+
+    def list(self) -> list[JobInfo]:
+        jobs = self.client().list_jobs()
+        ours = [job for job in jobs if (job.metadata or {}).get("launch_run_dir")]
+        return sorted((_job_info(job) for job in ours), key=lambda job: job.start_time or 0)
+
+    def dashboard_url(self, run_id: str | None = None) -> str:
+        return f"{self.address}/#/jobs/{run_id}" if run_id else self.address
+
+    def client(self):
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            try:
+                self._client = JobSubmissionClient(self.address,
+                                                   headers=ray_auth.headers_for(self.address))
+            except ConnectionError as err:
+                raise LaunchError(f"no Ray head answers at {self.address} ({err}); start one "
+                                  "with `launch local up`") from None
+        return self._client
+
+    def _call(self, method, run_id: str):
+        try:
+            return method(run_id)
+        except RuntimeError as err:
+            if "does not exist" in str(err) or "404" in str(err):
+                raise LaunchError(f"the Ray head at {self.address} has no job `{run_id}`") from None
+            raise
+
+
+def _job_info(job) -> JobInfo:
+    def seconds(ms):
+        return ms / 1000 if ms else None
+
+    return JobInfo(run_id=job.submission_id, state=str(job.status.value),
+                   message=job.message or "", start_time=seconds(job.start_time),
+                   end_time=seconds(job.end_time),
+                   run_dir=(job.metadata or {}).get("launch_run_dir"))
