@@ -93,9 +93,10 @@ def list_runs(address: str) -> list[JobInfo]:
 @dataclass
 class Results:
     run_id: str
+    run_dir: str
     state: str
     summary: dict
-    artifacts: dict[str, str]
+    artifacts: dict[str, str]  # name → path relative to run_dir
 
 
 def results(run: RunRecord) -> Results:
@@ -108,8 +109,10 @@ def results(run: RunRecord) -> Results:
         "summary": layout.summary, "checkpoints": layout.checkpoints, "model": layout.model,
         "plots": layout.plots,
     }
-    present = {name: str(path) for name, path in artifacts.items() if path.exists()}
-    return Results(run_id=run.run_id, state=state, summary=summary, artifacts=present)
+    present = {name: str(path.relative_to(layout.root)) for name, path in artifacts.items()
+               if path.exists()}
+    return Results(run_id=run.run_id, run_dir=run.run_dir, state=state, summary=summary,
+                   artifacts=present)
 
 
 def _read_json(path: Path) -> dict:

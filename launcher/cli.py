@@ -126,6 +126,8 @@ def list_runs(address: str = Address) -> None:
     from launcher import api
 
     table = Table("run id", "state", "started", "results")
+    for column in table.columns:
+        column.overflow = "fold"  # ids and paths are for copying: never cut them
     for job in api.list_runs(address):
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0))
         table.add_row(job.run_id, job.state, started, job.run_dir or "")
@@ -154,13 +156,14 @@ def results(run_id: str = RunId) -> None:
     outcome = api.results(api.record(run_id))
     console = Console()
     console.print(f"{outcome.run_id}: {outcome.state}")
+    console.print(f"results in {outcome.run_dir}")
     metrics = Table("metric", "value")
     for key, value in outcome.summary.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     if metrics.row_count:
         console.print(metrics)
-    artifacts = Table("artifact", "location")
+    artifacts = Table("artifact", "path in the results folder")
     for name, location in outcome.artifacts.items():
         artifacts.add_row(name, location)
     console.print(artifacts)

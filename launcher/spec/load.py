@@ -65,7 +65,8 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, tuple[
         _collect_positions(root, (), positions, path)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
+        # The context (e.g. where an unclosed bracket opened) is where the fix goes.
+        mark = err.context_mark or err.problem_mark
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
         problem = " ".join(str(p) for p in (err.context, err.problem) if p)
         raise SpecError([f"{path}:{where}: invalid YAML: {problem}"]) from None

@@ -6,11 +6,12 @@ resolved spec.json), so it must stay free of heavy imports: pydantic only.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
 class Section(BaseModel):
@@ -176,17 +177,23 @@ class TargetSpec(Section):
     )
     address: str = Field(
         "http://127.0.0.1:8265",
-        pattern=r"^https?://",
         description="Ray dashboard (Jobs API) address of the local head.",
     )
+
+    @field_validator("address")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the dashboard's http(s) URL, e.g. http://127.0.0.1:8265")
+        return value.rstrip("/")
 
 
 class JobSpec(Section):
     """A fine-tuning job: everything `launch submit` needs."""
 
     name: str = Field(
-        pattern=NAME_PATTERN,
-        description="Job name: lowercase letters, digits and '-', at most 40 characters.",
+        description="Job name: lowercase letters, digits and '-', at most 40 characters; "
+        "it names the run ids and the results folder.",
     )
     model: ModelSpec = Field(description="The base model.")
     data: DataSpec = Field(description="The training data.")
@@ -195,3 +202,11 @@ class JobSpec(Section):
     scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Workers and DeepSpeed.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Where results go.")
     target: TargetSpec = Field(default_factory=TargetSpec, description="Where the job runs.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_id(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError("use lowercase letters, digits and '-' (not at the ends), at most "
+                             "40 characters, e.g. `my-finetune`")
+        return value

@@ -77,14 +77,24 @@ class LocalTarget(Target):
 
     def client(self):
         if self._client is None:
+            import logging
+
+            from ray.exceptions import AuthenticationError
             from ray.job_submission import JobSubmissionClient
+
+            # Ray's client logs every package upload at INFO; launch prints what matters.
+            logging.getLogger("ray").setLevel(logging.WARNING)
 
             try:
                 self._client = JobSubmissionClient(self.address,
                                                    headers=ray_auth.headers_for(self.address))
-            except ConnectionError as err:
-                raise LaunchError(f"no Ray head answers at {self.address} ({err}); start one "
-                                  "with `launch local up`") from None
+            except ConnectionError:
+                raise LaunchError(f"no Ray head answers at {self.address}; start one with "
+                                  "`launch local up` or pass --address") from None
+            except AuthenticationError:
+                raise LaunchError(f"the Ray head at {self.address} needs its token: set "
+                                  "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (a head launch started "
+                                  "keeps it in LAUNCH_HOME/ray/auth_token)") from None
         return self._client
 
     def _call(self, method, run_id: str):

@@ -1,0 +1,143 @@
+"""`launch validate` on bad job files: one line per problem, FILE:LINE:COL, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from conftest import EXAMPLES
+
+DATA = EXAMPLES / "data" / "debian_describe.jsonl"
+VALID = f"""\
+name: spec-test
+model:
+  name_or_path: gpt2
+data:
+  path: {DATA}
+"""
+
+# (case id, job file text, text on the line the error must point at, words the message must say)
+CASES = [
+    ("unknown-top-level-key", VALID + "epochs: 3\n", "epochs: 3", "unknown key"),
+    ("unknown-nested-key", VALID + "training:\n  lr: 0.1\n", "lr: 0.1", "learning_rate"),
+    ("typo-gets-a-suggestion", VALID + "training:\n  learning_rat: 0.1\n", "learning_rat",
+     "did you mean `learning_rate`"),
+    ("wrong-type", VALID + "training:\n  epochs: many\n", "epochs: many", "valid number"),
+    ("negative-lr", VALID + "training:\n  learning_rate: -0.001\n", "learning_rate",
+     "greater than 0"),
+    ("zero-workers", VALID + "scale:\n  num_workers: 0\n", "num_workers",
+     "greater than or equal to 1"),
+    ("zero-stage-4", VALID + "scale:\n  deepspeed:\n    stage: 4\n", "stage: 4", "0, 1, 2 or 3"),
+    ("fp16-on-cpu", VALID + "scale:\n  precision: fp16\n", "scale:", "fp16 needs gpus_per_worker"),
+    ("offload-params-needs-zero3", VALID + "scale:\n  deepspeed:\n    offload_params: true\n",
+     "deepspeed:", "needs stage: 3"),
+    ("missing-data-file", VALID.replace(str(DATA), "nope.jsonl"), "path: nope.jsonl",
+     "no such file"),
+    ("unsupported-data-type", VALID.replace(str(DATA), str(EXAMPLES / "build_tiny_model.py")),
+     "  path:", "unsupported file type"),
+    ("data-column-missing", VALID + "  prompt_field: question\n", "prompt_field",
+     "column `question` is not in"),
+    ("validation-fraction-too-big", VALID + "  validation_fraction: 1.5\n",
+     "validation_fraction", "less than 1"),
+    ("template-without-prompt", VALID + "  prompt_template: 'Q: '\n", "prompt_template",
+     "must contain `{prompt}`"),
+    ("missing-model-dir", VALID.replace("gpt2", "./no-such-model"), "name_or_path",
+     "not a model directory"),
+    ("missing-required-section", VALID.replace("model:\n  name_or_path: gpt2\n", ""),
+     "name: spec-test", "required key is missing"),
+    ("bad-name", VALID.replace("spec-test", "My Job"), "name: My Job", "lowercase letters"),
+    ("s3-not-yet", VALID + "storage:\n  uri: s3://bucket/x\n", "uri:", "only local paths"),
+    ("duplicate-key", VALID + "name: again\n", "name: again", "duplicate key"),
+    ("invalid-yaml", VALID + "training: [unclosed\n", "training: [unclosed", "invalid YAML"),
+    ("tab-indentation", VALID + "training:\n\tepochs: 1\n", "\tepochs", "invalid YAML"),
+    ("top-level-list", "- name: x\n", "- name: x", "expected a mapping"),
+    ("target-address-not-http", VALID + "target:\n  address: 127.0.0.1:8265\n", "address:",
+     "must be the dashboard's http(s) URL"),
+    ("lora-target-modules-wrong-type", VALID + "method:\n  target_modules: 5\n",
+     "target_modules", "valid list"),
+]
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in the job text")
+
+
+@pytest.mark.parametrize("text,needle,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_spec_gives_located_one_line_error(tmp_path, cli, text, needle, words):
+    job = tmp_path / "job.yaml"
+    job.write_text(text)
+    result = cli("validate", job)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    match = re.match(rf"^{re.escape(str(job))}:(\d+):(\d+): (.+)$", lines[0])
+    assert match, lines[0]
+    assert int(match.group(1)) == _line_of(text, needle), lines[0]
+    assert words in match.group(3), lines[0]
+
+
+def test_every_problem_is_reported_at_once(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(VALID + "training:\n  learning_rate: 0\n  epochs: -1\nscale:\n  num_workers: 0\n")
+    result = cli("validate", job)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    located = {(int(line.split(":")[1]), line.split(": ")[1]) for line in lines}
+    assert located == {(7, "training.learning_rate"), (8, "training.epochs"),
+                       (10, "scale.num_workers")}, lines
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", "the file is empty"),
+    (b"   \n# only a comment\n", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text file"),
+    (b"name: x\x00\n", "not a text file"),
+], ids=["empty", "only-comments", "binary", "nul-bytes"])
+def test_unusable_file_contents(tmp_path, cli, content, words):
+    job = tmp_path / "job.yaml"
+    job.write_bytes(content)
+    result = cli("validate", job)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(str(job)) and words in result.stderr
+
+
+def test_missing_file_and_directory(tmp_path, cli):
+    for path, words in ((tmp_path / "absent.yaml", "no such file"), (tmp_path, "is a directory")):
+        result = cli("validate", path)
+        assert result.returncode == 2
+        assert result.stderr.strip().startswith(f"{path}: {words}")
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode, so an "
+                    "unreadable file cannot be made here")
+def test_unreadable_file(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(VALID)
+    job.chmod(0)
+    result = cli("validate", job)
+    assert result.returncode == 2
+    assert "permission denied" in result.stderr
+
+
+def test_valid_spec_prints_ok(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(VALID)
+    result = cli("validate", job)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{job}: OK"
+
+
+def test_quickstart_example_is_valid(cli):
+    result = cli("validate", EXAMPLES / "quickstart.yaml")
+    # The tiny model is built by a script, so only the model folder may be missing.
+    problems = [line for line in result.stderr.splitlines() if "not a model directory" not in line]
+    assert problems == [] and result.returncode in (0, 2)
