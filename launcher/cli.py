@@ -120,18 +120,12 @@ def logs(
 @app.command("list")
 def list_runs(address: str = Address) -> None:
     """The runs launch submitted to the Ray head at --address."""
-    from rich.console import Console
-    from rich.table import Table
-
     from launcher import api
 
-    table = Table("run id", "state", "started", "results")
-    for column in table.columns:
-        column.overflow = "fold"  # ids and paths are for copying: never cut them
-    for job in api.list_runs(address):
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0))
-        table.add_row(job.run_id, job.state, started, job.run_dir or "")
-    Console().print(table)
+    rows = [(job.run_id, job.state,
+             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
+             job.run_dir or "") for job in api.list_runs(address)]
+    _print_table(("RUN ID", "STATE", "STARTED", "RESULTS"), rows)
 
 
 @app.command()
@@ -148,25 +142,18 @@ def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False)) 
 @app.command()
 def results(run_id: str = RunId) -> None:
     """A run's final metrics and where every artifact is."""
-    from rich.console import Console
-    from rich.table import Table
-
     from launcher import api
 
     outcome = api.results(api.record(run_id))
-    console = Console()
-    console.print(f"{outcome.run_id}: {outcome.state}")
-    console.print(f"results in {outcome.run_dir}")
-    metrics = Table("metric", "value")
-    for key, value in outcome.summary.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            metrics.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    if metrics.row_count:
-        console.print(metrics)
-    artifacts = Table("artifact", "path in the results folder")
-    for name, location in outcome.artifacts.items():
-        artifacts.add_row(name, location)
-    console.print(artifacts)
+    typer.echo(f"{outcome.run_id}: {outcome.state}")
+    typer.echo(f"results in {outcome.run_dir}\n")
+    metrics = [(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+               for key, value in outcome.summary.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if metrics:
+        _print_table(("METRIC", "VALUE"), metrics)
+        typer.echo("")
+    _print_table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
 
 
 @local_app.command("up")
@@ -204,3 +191,10 @@ def _follow(run) -> None:
         raise JobFailed(f"run {run.run_id} ended {info.state}: "
                         f"{(info.message or 'see launch logs').splitlines()[0]}")
     typer.echo(f"results: launch results {run.run_id}")
+
+
+def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Plain aligned columns: ids and paths are for copying, so nothing wraps or is cut."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -65,6 +65,8 @@ class RunLayout:
         """Merge `fields` into status.json with the new state; both halves call this."""
         current = json.loads(self.status.read_text()) if self.status.exists() else {}
         current.update(fields, state=state, updated_at=time.time())
+        if state != "FAILED":
+            current.pop("error", None)  # a resumed run is no longer failed
         self.status.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.status.with_suffix(".tmp")
         tmp.write_text(json.dumps(current, indent=2))

@@ -1,0 +1,123 @@
+"""Real runs on the session's real Ray head: train, stop, fail — as a user sees them."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _run_id(output: str) -> str:
+    match = re.search(r"^submitted (\S+)$", output, re.MULTILINE)
+    assert match, output
+    return match.group(1)
+
+
+def _run_dir(output: str) -> Path:
+    match = re.search(r"^  results:\s+(\S+)$", output, re.MULTILINE)
+    assert match, output
+    return Path(match.group(1))
+
+
+def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job, cli):
+    """The quickstart with 2 workers and ZeRO-2 learns, checkpoints, and exports an adapter."""
+    job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "target": {"address": ray_head.address}})
+    started = time.time()
+    result = cli("submit", job, "--follow", timeout=900)
+    elapsed = time.time() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_id, run_dir = _run_id(result.stdout), _run_dir(result.stdout)
+    assert f"{run_id}: SUCCEEDED" in result.stdout
+    assert "[launch] step" in result.stdout  # progress is streamed while it trains
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(f"\nquickstart: submit -> SUCCEEDED {elapsed:.1f} s; eval loss "
+          f"{summary['eval_loss_before']:.3f} -> {summary['eval_loss_after']:.3f}; "
+          f"{summary['tokens_per_s']:.0f} tokens/s")
+    assert summary["num_workers"] == 2 and summary["zero_stage"] == 2
+    assert summary["eval_loss_after"] < summary["eval_loss_before"]
+    assert json.loads((run_dir / "spec.json").read_text())["name"] == "quickstart"
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in records if "loss" in r]
+    assert train_steps[:3] == [10, 20, 30]  # one record per logging step
+    assert (run_dir / "plots" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("checkpoint_*") if p.is_dir())
+    assert checkpoints, "no checkpoint was kept"
+    assert any(checkpoints[-1].rglob("adapter_model.safetensors"))
+    # ZeRO-2 over 2 workers: each rank's optimizer shard is in the merged checkpoint.
+    assert len(list(checkpoints[-1].rglob("zero_pp_rank_*_optim_states.pt"))) == 2
+
+    _assert_adapter_generates(run_dir / "model")
+
+    shown = cli("results", run_id)
+    assert shown.returncode == 0
+    assert "SUCCEEDED" in shown.stdout and "eval_loss_after" in shown.stdout
+    assert "model" in shown.stdout and str(run_dir) in shown.stdout
+    assert f"{run_id}: SUCCEEDED" in cli("status", run_id).stdout
+    assert run_id in cli("list").stdout
+
+
+def _assert_adapter_generates(model_dir: Path) -> None:
+    import torch
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    assert (model_dir / "adapter_config.json").is_file()
+    model = AutoPeftModelForCausalLM.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prompt = "Describe the Debian package vim: Vi IMproved - enhanced vi editor\nDescription: "
+    inputs = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=20, do_sample=False,
+                                pad_token_id=tokenizer.eos_token_id)
+    new_tokens = output[0][inputs["input_ids"].shape[1]:]
+    assert len(new_tokens) > 0
+    assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
+    job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "target": {"address": ray_head.address},
+                     "training": {"max_steps": 100000, "eval_steps": None, "save_steps": 100000}})
+    submitted = cli("submit", job)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id, run_dir = _run_id(submitted.stdout), _run_dir(submitted.stdout)
+
+    deadline = time.time() + 300
+    metrics = run_dir / "metrics.jsonl"
+    while not (metrics.exists() and '"loss"' in metrics.read_text()):
+        assert time.time() < deadline, cli("logs", run_id).stdout[-3000:]
+        time.sleep(1)
+    assert f"{run_id}: RUNNING" in cli("status", run_id).stdout
+
+    stopped = cli("stop", run_id)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"{run_id}: STOPPED" in stopped.stdout
+    assert f"{run_id}: STOPPED" in cli("status", run_id).stdout
+
+
+def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job, cli, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    # The first row is fine (validation reads only that); the file breaks further down.
+    bad.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{broken json\n")
+    job = write_job({"model": {"name_or_path": str(tiny_model)}, "data": {"path": str(bad)},
+                     "target": {"address": ray_head.address}})
+    result = cli("submit", job, "--follow", timeout=600)
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    run_id, run_dir = _run_id(result.stdout), _run_dir(result.stdout)
+    assert f"run {run_id} ended FAILED" in result.stderr
+
+    logs = cli("logs", run_id)
+    assert logs.returncode == 0
+    assert f"cannot read data file {bad}" in logs.stdout
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "FAILED" and "cannot read data file" in status["error"]
