@@ -60,8 +60,15 @@ def validate(job_file: Path = JobFile) -> None:
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: bool = typer.Option(False, "--markdown", help="A Markdown reference table instead."),
+) -> None:
     """Print the job file's JSON Schema (for editor completion and checks)."""
+    if markdown:
+        from launcher.spec.reference import markdown_reference
+
+        typer.echo(markdown_reference(), nl=False)
+        return
     import json
 
     from launcher.spec.models import JobSpec

@@ -77,7 +77,7 @@ class LoraSpec(Section):
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] | None = Field(
         None,
-        description="Module names to adapt, or `all-linear`. Empty means PEFT's default for "
+        description="Module names to adapt, or `all-linear`. Unset means PEFT's default for "
         "the architecture (e.g. attention projections).",
     )
 

@@ -44,3 +44,13 @@ def test_unknown_run_id_is_a_one_line_error(cli, launch_home):
     result = cli("results", "no-such-run")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: unknown run id `no-such-run`; `launch list` shows the runs"
+
+
+def test_readme_reference_is_generated_from_the_schema(cli):
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"
+    documented = readme[readme.index(start) + len(start):readme.index(end)]
+    assert documented == cli("schema", "--markdown").stdout, (
+        "README's job.yaml reference is stale: regenerate it with `launch schema --markdown`")

@@ -1,0 +1,45 @@
+"""The job.yaml reference as Markdown, generated from the spec models (README's reference)."""
+
+from __future__ import annotations
+
+import json
+import types
+from typing import Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from launcher.spec.models import JobSpec
+
+
+def markdown_reference() -> str:
+    lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+    _rows(JobSpec, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            lines.append(f"| `{key}` | section | | {field.description} |")
+            _rows(annotation, f"{key}.", lines)
+            continue
+        if field.default is PydanticUndefined and field.default_factory is None:
+            default = "**required**"
+        else:
+            default = f"`{json.dumps(field.get_default(call_default_factory=True))}`"
+        kind = _type_name(annotation).replace("|", "\\|")
+        lines.append(f"| `{key}` | {kind} | {default} | {field.description} |")
+
+
+def _type_name(annotation) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(json.dumps(arg) for arg in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    return "null" if annotation is type(None) else annotation.__name__

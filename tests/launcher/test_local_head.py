@@ -1,0 +1,77 @@
+"""`launch local up | down`: a head with token auth on 127.0.0.1, stopped by its process group."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _status(address: str, token: str | None = None) -> int | None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{address}/api/version",
+                                                           headers=headers), timeout=3) as r:
+            return r.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                found.append(proc)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+    return found
+
+
+def test_local_up_requires_a_token_and_down_stops_every_process(cli):
+    home = Path(tempfile.mkdtemp(prefix="lh-", dir="/tmp"))
+    address = f"http://127.0.0.1:{free_port()}"
+    env = {"LAUNCH_HOME": str(home), "LAUNCH_RAY_GCS_PORT": str(free_port())}
+
+    try:
+        _up_then_down(cli, home, address, env)
+    finally:
+        cli("local", "down", env=env, timeout=120)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
+    up = cli("local", "up", "--address", address, env=env, timeout=240)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((home / "local-head.json").read_text())
+    token = Path(state["token_path"]).read_text().strip()
+    assert Path(state["token_path"]).stat().st_mode & 0o777 == 0o600
+    assert _status(address) == 401  # token authentication is on: no token, no access
+    assert _status(address, token) == 200
+    members = _group(state["pgid"])
+    assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
+
+    again = cli("local", "up", "--address", address, env=env)
+    assert "already answers" in again.stdout
+
+    down = cli("local", "down", env=env, timeout=120)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    time.sleep(0.5)
+    assert [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert _status(address) is None
+    assert not (home / "local-head.json").exists()
+    assert "no Ray head started by launch" in cli("local", "down", env=env).stdout
