@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+
+SHOWN = (("loss", "loss"), ("eval_loss", "eval_loss"), ("learning_rate", "lr"),
+         ("tokens_per_s", "tokens/s"))
+
+
+def progress_line(record: dict, max_steps: int) -> str:
+    """`[launch] step 10/85 epoch 0.12 loss 5.386 lr 0.003 tokens/s 9852`"""
+    parts = [f"[launch] step {record['step']}/{max_steps}", f"epoch {record['epoch'] or 0:.2f}"]
+    for key, label in SHOWN:
+        if key in record:
+            value = record[key]
+            parts.append(f"{label} {value:.0f}" if key == "tokens_per_s" else f"{label} {value:.4g}")
+    return " ".join(parts)
 
 
 class MetricsFileCallback(TrainerCallback):
@@ -29,10 +44,9 @@ class MetricsFileCallback(TrainerCallback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
-        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()
-                 if k != "time"}
-        print(f"[launch] step {state.global_step}/{state.max_steps} {json.dumps(shown)}",
-              flush=True)
+        # sys.stdout, not print: Ray Train patches print() in workers and would log it twice.
+        sys.stdout.write(progress_line(record, state.max_steps) + "\n")
+        sys.stdout.flush()
 
 
 

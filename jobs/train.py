@@ -40,7 +40,7 @@ def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
     from jobs.data import IGNORE_INDEX, load_splits, tokenize
     from jobs.callbacks import CheckpointLastStep, MetricsFileCallback
@@ -71,6 +71,7 @@ def train_worker(config: dict) -> dict:
         callbacks=[MetricsFileCallback(layout.metrics, rank == 0), CheckpointLastStep(),
                    RayTrainReportCallback()],
     )
+    trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
     trainer.train()
     final = trainer.evaluate()
     trainer.save_model(str(layout.model))  # adapter + tokenizer; rank 0 writes

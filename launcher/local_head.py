@@ -144,7 +144,7 @@ def _group_members(state: HeadState) -> list[int]:
     return members if ours else []
 
 
-def _kill_group(state: HeadState, grace_s: float = 15) -> None:
+def _kill_group(state: HeadState, grace_s: float = 5) -> None:
     if not _group_members(state):
         return
     os.killpg(state.pgid, signal.SIGTERM)

@@ -126,14 +126,14 @@ def _field_loc(loc: Loc) -> Loc:
     model: type[BaseModel] | None = JobSpec
     kept: list[str] = []
     for part in loc:
-        if model is not None:
-            if part not in model.model_fields and model.model_config.get("extra") == "forbid":
-                kept.append(part)  # an unknown key: keep it, it is what the user wrote
-                break
-            kept.append(part)
-            model = _submodel(model, part)
-        elif part.isdigit():
-            kept.append(part)
+        if model is None:  # inside a plain field: keep list indexes, drop branch labels
+            if part.isdigit():
+                kept.append(part)
+            continue
+        kept.append(part)
+        if part not in model.model_fields:
+            break  # an unknown key, kept as the user wrote it
+        model = _submodel(model, part)
     return tuple(kept)
 
 

@@ -77,11 +77,37 @@ def _assert_adapter_generates(model_dir: Path) -> None:
     prompt = "Describe the Debian package vim: Vi IMproved - enhanced vi editor\nDescription: "
     inputs = tokenizer(prompt, return_tensors="pt")
     with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=20, do_sample=False,
+        tuned = model(**inputs).logits
+        with model.disable_adapter():
+            base = model(**inputs).logits
+        output = model.generate(**inputs, max_new_tokens=20, min_new_tokens=5, do_sample=False,
                                 pad_token_id=tokenizer.eos_token_id)
+    assert not torch.allclose(tuned, base)  # the saved adapter really changes the model
     new_tokens = output[0][inputs["input_ids"].shape[1]:]
-    assert len(new_tokens) > 0
+    assert len(new_tokens) >= 5
     assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def test_zero3_with_cpu_offload_and_bf16(ray_head, tiny_model, write_job, cli):
+    """The heaviest DeepSpeed settings: ZeRO-3 with optimizer and parameter offload, in bf16.
+
+    The weights are partitioned across the 2 workers, so the saved adapter only loads if they
+    were gathered at save time.
+    """
+    job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "target": {"address": ray_head.address},
+                     "training": {"max_steps": 8, "logging_steps": 2, "eval_steps": None,
+                                  "save_steps": 4},
+                     "scale": {"precision": "bf16",
+                               "deepspeed": {"stage": 3, "offload_optimizer": True,
+                                             "offload_params": True}}})
+    result = cli("submit", job, "--follow", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = _run_dir(result.stdout)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["zero_stage"] == 3 and summary["global_step"] == 8
+    assert summary["eval_loss_after"] < summary["eval_loss_before"]
+    _assert_adapter_generates(run_dir / "model")
 
 
 def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
