@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 
-SHOWN = (("loss", "loss"), ("eval_loss", "eval_loss"), ("learning_rate", "lr"),
-         ("tokens_per_s", "tokens/s"))
+SHOWN = (("loss", "loss"), ("eval_loss", "eval_loss"), ("train_loss", "mean train loss"),
+         ("learning_rate", "lr"), ("tokens_per_s", "tokens/s"))
 
 
 def progress_line(record: dict, max_steps: int) -> str:
@@ -44,9 +43,7 @@ class MetricsFileCallback(TrainerCallback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
-        # sys.stdout, not print: Ray Train patches print() in workers and would log it twice.
-        sys.stdout.write(progress_line(record, state.max_steps) + "\n")
-        sys.stdout.flush()
+        print(progress_line(record, state.max_steps), flush=True)
 
 
 

@@ -6,6 +6,7 @@ checkpoints in the run's storage; the Hugging Face Trainer runs the loop, DeepSp
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,9 @@ def train(spec: JobSpec, layout: RunLayout) -> dict:
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    # Ray Train turns print() in workers into log records, which duplicates lines and spills
+    # the output libraries capture (datasets' hashing disassembles code through print).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     scale = spec.scale
     trainer = TorchTrainer(
         train_loop_per_worker=train_worker,
@@ -73,14 +77,15 @@ def train_worker(config: dict) -> dict:
     )
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
     trainer.train()
-    final = trainer.evaluate()
+    evals = [log for log in trainer.state.log_history if "eval_loss" in log]
+    if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
+        evals.append(trainer.evaluate())
     trainer.save_model(str(layout.model))  # adapter + tokenizer; rank 0 writes
     shutil.rmtree(scratch, ignore_errors=True)
 
-    before = [log["eval_loss"] for log in trainer.state.log_history if "eval_loss" in log]
     return {
-        "eval_loss_before": before[0],
-        "eval_loss_after": final["eval_loss"],
+        "eval_loss_before": evals[0]["eval_loss"],
+        "eval_loss_after": evals[-1]["eval_loss"],
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "train_samples": len(train_set),
