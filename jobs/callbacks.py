@@ -6,7 +6,10 @@ import json
 import time
 from pathlib import Path
 
+from launcher.layout import METRICS
 from transformers import TrainerCallback
+
+from jobs.storage import RunStorage
 
 
 SHOWN = (("loss", "loss"), ("eval_loss", "eval_loss"), ("train_loss", "mean train loss"),
@@ -24,10 +27,15 @@ def progress_line(record: dict, max_steps: int) -> str:
 
 
 class MetricsFileCallback(TrainerCallback):
-    """Appends {step, epoch, time, tokens_per_s, <Trainer logs>} to metrics.jsonl."""
+    """Appends {step, epoch, time, tokens_per_s, <Trainer logs>} to metrics.jsonl.
 
-    def __init__(self, path: Path, is_rank_zero: bool):
-        self.path = path
+    The lines accumulate in a local file that is uploaded whole after each log: object stores
+    have no append, and the file stays small.
+    """
+
+    def __init__(self, storage: RunStorage, local: Path, is_rank_zero: bool):
+        self.storage = storage
+        self.path = local
         self.is_rank_zero = is_rank_zero
         self._last = (time.time(), 0)
 
@@ -43,6 +51,7 @@ class MetricsFileCallback(TrainerCallback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        self.storage.upload_file(self.path, METRICS)
         print(progress_line(record, state.max_steps), flush=True)
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
-from launcher.layout import RunLayout
+from launcher.layout import METRICS, PLOTS, SUMMARY
 
-
-def read_metrics(layout: RunLayout) -> list[dict]:
-    if not layout.metrics.exists():
-        return []
-    return [json.loads(line) for line in layout.metrics.read_text().splitlines() if line]
+from jobs.storage import RunStorage
 
 
-def plot_losses(layout: RunLayout, records: list[dict]) -> None:
+def read_metrics(storage: RunStorage) -> list[dict]:
+    text = storage.read_text(METRICS) or ""
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def plot_losses(storage: RunStorage, records: list[dict]) -> None:
     """plots/loss.png: training loss per logging step and evaluation loss where measured."""
     import matplotlib
 
@@ -28,14 +31,16 @@ def plot_losses(layout: RunLayout, records: list[dict]) -> None:
             axes.plot(steps, values, marker="o" if key == "eval_loss" else None, label=label)
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("loss")
-    axes.set_title(layout.root.name)
+    axes.set_title(storage.layout.run_id)
     axes.grid(alpha=0.3)
     axes.legend()
-    layout.plots.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(layout.plots / "loss.png", dpi=100)
+    with tempfile.TemporaryDirectory() as scratch:
+        png = Path(scratch) / "loss.png"
+        figure.savefig(png, dpi=100)
+        storage.upload_file(png, f"{PLOTS}/loss.png")
     plt.close(figure)
 
 
-def write_summary(layout: RunLayout, summary: dict) -> None:
-    layout.summary.write_text(json.dumps(summary, indent=2, default=str))
+def write_summary(storage: RunStorage, summary: dict) -> None:
+    storage.write_text(SUMMARY, json.dumps(summary, indent=2, default=str))

@@ -1,7 +1,7 @@
 """The only way into a job: `python -m jobs.run --spec <run folder>/spec.json`.
 
-Reads the resolved spec, trains on the Ray cluster this process was submitted to, and leaves
-every result under the run's folder (see launcher.layout).
+Reads the resolved spec (a local path or an s3:// URI), trains on the Ray cluster this process
+was submitted to, and leaves every result under the run's folder (see launcher.layout).
 """
 
 from __future__ import annotations
@@ -10,39 +10,51 @@ import argparse
 import sys
 import time
 import traceback
-from pathlib import Path
 
-from launcher.layout import RunLayout
+from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
+
+from jobs.storage import RunStorage
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.run", description=__doc__)
-    parser.add_argument("--spec", required=True, help="path of the run's resolved spec.json")
+    parser.add_argument("--spec", required=True, help="URI of the run's resolved spec.json")
     args = parser.parse_args(argv)
 
-    layout = RunLayout.from_spec_path(args.spec)
-    spec = JobSpec.model_validate_json(Path(args.spec).read_text())
+    storage = RunStorage(RunLayout.from_spec_uri(args.spec))
+    text = storage.read_text(SPEC)
+    if text is None:
+        print(f"[launch] FAILED: no spec at {args.spec}", file=sys.stderr)
+        return 2
+    spec = JobSpec.model_validate_json(text)
+
+    from jobs.driver_log import driver_log
+
+    with driver_log(storage):
+        return _run_and_record(spec, storage)
+
+
+def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
     started = time.time()
-    layout.write_status("RUNNING", started_at=started)
+    storage.write_status("RUNNING", started_at=started)
     try:
-        summary = run(spec, layout)
+        summary = run(spec, storage)
     except Exception as err:  # report every failure in status.json, then fail the Ray job
         traceback.print_exc()
         message = f"{type(err).__name__}: {err}".splitlines()[0]
         print(f"[launch] FAILED: {message}", file=sys.stderr, flush=True)
-        layout.write_status("FAILED", error=message, ended_at=time.time())
+        storage.write_status("FAILED", error=message, ended_at=time.time())
         return 1
-    summary["wall_time_s"] = time.time() - started
     from jobs.export import write_summary
 
-    write_summary(layout, summary)
-    layout.write_status("SUCCEEDED", ended_at=time.time())
-    print(f"[launch] SUCCEEDED: results in {layout.root}", flush=True)
+    write_summary(storage, {**summary, "wall_time_s": time.time() - started})
+    storage.write_status("SUCCEEDED", ended_at=time.time())
+    print(f"[launch] SUCCEEDED: results in {storage.layout.root}", flush=True)
     return 0
 
 
-def run(spec: JobSpec, layout: RunLayout) -> dict:
+def run(spec: JobSpec, storage: RunStorage) -> dict:
     import ray
 
     from jobs.data import load_splits
@@ -56,11 +68,12 @@ def run(spec: JobSpec, layout: RunLayout) -> dict:
           flush=True)
 
     ray.init()
-    result = train(spec, layout)
-    records = read_metrics(layout)
-    plot_losses(layout, records)
+    result = train(spec, storage)
+    records = read_metrics(storage)
+    plot_losses(storage, records)
     train_losses = [r["loss"] for r in records if "loss" in r]
     speeds = [r["tokens_per_s"] for r in records if "tokens_per_s" in r]
+    layout = storage.layout
     return {
         **result,
         "state": "SUCCEEDED",
@@ -68,14 +81,7 @@ def run(spec: JobSpec, layout: RunLayout) -> dict:
         "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
         "num_workers": spec.scale.num_workers,
         "zero_stage": spec.scale.deepspeed.stage,
-        "exported": {"kind": "lora-adapter", "path": str(layout.model)},
-        "artifacts": {
-            "spec": str(layout.spec),
-            "metrics": str(layout.metrics),
-            "checkpoints": str(layout.checkpoints),
-            "model": str(layout.model),
-            "plots": str(layout.plots),
-        },
+        "exported": {"kind": "lora-adapter", "uri": layout.uri("model")},
     }
 
 

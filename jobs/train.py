@@ -11,11 +11,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from launcher.layout import RunLayout
+from launcher.layout import CHECKPOINTS, METRICS, MODEL, RunLayout
 from launcher.spec.models import JobSpec
 
+from jobs.storage import RunStorage
 
-def train(spec: JobSpec, layout: RunLayout) -> dict:
+
+def train(spec: JobSpec, storage: RunStorage) -> dict:
     """Run the training on the Ray cluster; return rank 0's final numbers."""
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -26,15 +28,16 @@ def train(spec: JobSpec, layout: RunLayout) -> dict:
     scale = spec.scale
     trainer = TorchTrainer(
         train_loop_per_worker=train_worker,
-        train_loop_config={"spec": spec.model_dump(mode="json"), "run_dir": str(layout.root)},
+        train_loop_config={"spec": spec.model_dump(mode="json"), "run": storage.layout.root},
         scaling_config=ray.train.ScalingConfig(
             num_workers=scale.num_workers,
             use_gpu=scale.gpus_per_worker > 0,
             resources_per_worker={"CPU": scale.cpus_per_worker, "GPU": scale.gpus_per_worker},
         ),
-        # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout).
-        run_config=ray.train.RunConfig(storage_path=str(layout.root.parent),
-                                       name=f"{layout.root.name}/checkpoints"),
+        # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout),
+        # through the run's own filesystem: S3 with a custom endpoint works the same way.
+        run_config=ray.train.RunConfig(storage_path=storage.root, name=CHECKPOINTS,
+                                       storage_filesystem=storage.filesystem),
     )
     result = trainer.fit()
     return dict(result.return_value or {}, checkpoint=result.checkpoint and result.checkpoint.path)
@@ -51,9 +54,9 @@ def train_worker(config: dict) -> dict:
     from jobs.model import load_model, load_tokenizer
 
     spec = JobSpec.model_validate(config["spec"])
-    layout = RunLayout(Path(config["run_dir"]))
+    storage = RunStorage(RunLayout(config["run"]))
     rank = ray.train.get_context().get_world_rank()
-    scratch = Path(tempfile.mkdtemp(prefix=f"launch-{layout.root.name}-rank{rank}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
 
     tokenizer = load_tokenizer(spec.model)
     train_rows, eval_rows = load_splits(spec.data, spec.training.seed)
@@ -72,7 +75,8 @@ def train_worker(config: dict) -> dict:
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True,
                                              label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=[MetricsFileCallback(layout.metrics, rank == 0), CheckpointLastStep(),
+        callbacks=[MetricsFileCallback(storage, scratch / METRICS, rank == 0),
+                   CheckpointLastStep(),
                    RayTrainReportCallback()],
     )
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
@@ -80,7 +84,9 @@ def train_worker(config: dict) -> dict:
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
-    trainer.save_model(str(layout.model))  # adapter + tokenizer; rank 0 writes
+    trainer.save_model(str(scratch / MODEL))  # adapter + tokenizer; gathers under ZeRO-3
+    if rank == 0:
+        storage.upload_dir(scratch / MODEL, MODEL)
     shutil.rmtree(scratch, ignore_errors=True)
 
     return {

@@ -7,47 +7,54 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher import layout as files
 from launcher import runs
 from launcher.errors import LaunchError
-from launcher.layout import RunLayout
+from launcher.layout import RunLayout, merged_status
 from launcher.runs import RunRecord
 from launcher.spec.load import load_spec
+from launcher.spec.models import StorageSpec
+from launcher.storage import Storage, job_environment, storage_for
 from launcher.targets import Target, make_target
 from launcher.targets.base import TERMINAL_STATES, JobInfo
 
 
 def submit(job_file: str | Path) -> RunRecord:
-    """Validate, write the run's spec.json, and submit it; return the run's record."""
+    """Validate, check storage, write the run's spec.json, and submit; return the run's record.
+
+    Every check that can fail runs before the Ray job exists; a failed submission leaves
+    nothing behind in storage.
+    """
     spec = load_spec(job_file)
     if spec.target.kind == "local" and importlib.util.find_spec("torch") is None:
         raise LaunchError("the local target trains on this machine, which lacks the training "
                           "stack: pip install 'launch[train]'")
-    target = make_target(spec.target.kind, spec.target.address)
-    target.prepare()
-
     run_id = runs.new_run_id(spec.name)
     layout = RunLayout.for_run(spec.storage.uri, spec.name, run_id)
+    storage = storage_for(spec.storage)
+    storage.check(spec.storage.uri)
+    env = job_environment(spec.storage, storage)
+    target = make_target(spec.target.kind, spec.target.address)
+    target.prepare()
     try:
-        layout.root.mkdir(parents=True)
-        layout.spec.write_text(spec.model_dump_json(indent=2))
-        layout.write_status("PENDING", run_id=run_id, target=spec.target.kind,
-                            address=spec.target.address, submitted_at=time.time())
-        target.submit(spec, layout, run_id)
+        storage.write_text(layout.uri(files.SPEC), spec.model_dump_json(indent=2))
+        status = merged_status({}, "PENDING", run_id=run_id, target=spec.target.kind,
+                               address=spec.target.address, submitted_at=time.time())
+        storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
+        target.submit(spec, layout, run_id, env)
     except Exception as err:
-        # Nothing half-submitted: a run that never reached Ray leaves no folder behind.
-        shutil.rmtree(layout.root, ignore_errors=True)
+        storage.delete_tree(layout.root)
         if isinstance(err, LaunchError):
             raise
         raise LaunchError(f"could not submit to {spec.target.address}: {err}") from err
     record = RunRecord(run_id=run_id, job_name=spec.name, target=spec.target.kind,
-                       address=spec.target.address, run_dir=str(layout.root),
-                       submitted_at=time.time())
+                       address=spec.target.address, run_dir=layout.root,
+                       storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
     runs.save(record)
     return record
 
@@ -61,12 +68,25 @@ def target_of(run: RunRecord) -> Target:
     return make_target(run.target, run.address)
 
 
+def storage_of(run: RunRecord) -> Storage:
+    return storage_for(StorageSpec.model_validate(run.storage))
+
+
 def status(run: RunRecord) -> JobInfo:
     return target_of(run).info(run.run_id)
 
 
 def logs(run: RunRecord, follow: bool) -> Iterator[str]:
-    return target_of(run).logs(run.run_id, follow)
+    """The driver log from the cluster, or from storage once the cluster has forgotten it."""
+    try:
+        target = target_of(run)
+        target.info(run.run_id)
+    except LaunchError:
+        text = storage_of(run).read_text(RunLayout(run.run_dir).uri(files.DRIVER_LOG))
+        if text is None:
+            raise
+        return iter([text])
+    return target.logs(run.run_id, follow)
 
 
 def wait(run: RunRecord, timeout_s: float | None = None, poll_s: float = 1.0) -> JobInfo:
@@ -100,25 +120,60 @@ class Results:
 
 
 def results(run: RunRecord) -> Results:
-    """The run's final numbers and where each artifact is, read from its storage folder."""
-    layout = RunLayout(Path(run.run_dir))
-    state = _read_json(layout.status).get("state", "UNKNOWN")
-    summary = _read_json(layout.summary)
-    artifacts = {
-        "spec": layout.spec, "status": layout.status, "metrics": layout.metrics,
-        "summary": layout.summary, "checkpoints": layout.checkpoints, "model": layout.model,
-        "plots": layout.plots,
-    }
-    present = {name: str(path.relative_to(layout.root)) for name, path in artifacts.items()
-               if path.exists()}
+    """The run's final numbers and where each artifact is, read from its storage alone."""
+    storage = storage_of(run)
+    layout = RunLayout(run.run_dir)
+    state = _read_json(storage, layout.uri(files.STATUS)).get("state", "UNKNOWN")
+    summary = _read_json(storage, layout.uri(files.SUMMARY))
+    names = storage.list(layout.root)
+    present = {label: name for label, name in files.ARTIFACTS.items()
+               if any(n == name or n.startswith(f"{name}/") for n in names)}
     return Results(run_id=run.run_id, run_dir=run.run_dir, state=state, summary=summary,
                    artifacts=present)
 
 
-def _read_json(path: Path) -> dict:
+def download(run: RunRecord, dest: Path) -> int:
+    """Copy the run's model and artifacts (not its checkpoints) into `dest`; return the count."""
+    return storage_of(run).download(run.run_dir, dest, exclude=(f"{files.CHECKPOINTS}/",))
+
+
+@dataclass
+class StoredRun:
+    run_id: str
+    job_name: str
+    state: str
+    eval_loss: float | None
+    uri: str
+
+
+def stored_runs(uri: str, endpoint_url: str | None = None) -> list[StoredRun]:
+    """Every run under a storage root, with its final state and metric, from storage alone."""
+    from pydantic import ValidationError
+
+    fields = {"uri": uri, "endpoint_url": endpoint_url if uri.startswith("s3://") else None}
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+        settings = StorageSpec(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as err:
+        raise LaunchError(f"--storage {uri}: {err.errors()[0]['msg']}") from None
+    storage = storage_for(settings)
+    found = []
+    for name in storage.list(settings.uri):
+        parts = name.split("/")
+        if len(parts) == 3 and parts[2] == files.STATUS:
+            layout = RunLayout.for_run(settings.uri, parts[0], parts[1])
+            status = _read_json(storage, layout.uri(files.STATUS))
+            summary = _read_json(storage, layout.uri(files.SUMMARY))
+            found.append(StoredRun(run_id=parts[1], job_name=parts[0],
+                                   state=status.get("state", "UNKNOWN"),
+                                   eval_loss=summary.get("eval_loss_after"), uri=layout.root))
+    return found
+
+
+def _read_json(storage: Storage, uri: str) -> dict:
+    text = storage.read_text(uri)
+    if text is None:
         return {}
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise LaunchError(f"{path} is not valid JSON ({err}); the run's storage is damaged")
+        raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is damaged")

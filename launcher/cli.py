@@ -125,10 +125,21 @@ def logs(
 
 
 @app.command("list")
-def list_runs(address: str = Address) -> None:
-    """The runs launch submitted to the Ray head at --address."""
+def list_runs(
+    address: str = Address,
+    storage: str = typer.Option(None, "--storage", help="List the runs kept under this storage "
+                                "URI instead (works without any Ray head)."),
+    endpoint_url: str = typer.Option(None, "--endpoint-url", envvar="AWS_ENDPOINT_URL",
+                                     help="S3 endpoint for --storage."),
+) -> None:
+    """The runs launch submitted to the Ray head at --address, or kept in --storage."""
     from launcher import api
 
+    if storage:
+        rows = [(run.run_id, run.state, "" if run.eval_loss is None else f"{run.eval_loss:.4g}",
+                 run.uri) for run in api.stored_runs(storage, endpoint_url)]
+        _print_table(("RUN ID", "STATE", "EVAL LOSS", "RESULTS"), rows)
+        return
     rows = [(job.run_id, job.state,
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
              job.run_dir or "") for job in api.list_runs(address)]
@@ -147,11 +158,16 @@ def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False)) 
 
 
 @app.command()
-def results(run_id: str = RunId) -> None:
-    """A run's final metrics and where every artifact is."""
+def results(
+    run_id: str = RunId,
+    download: Path = typer.Option(None, "--download", help="Also copy the model and every "
+                                  "artifact but the checkpoints into this folder."),
+) -> None:
+    """A run's final metrics and where every artifact is (read from storage alone)."""
     from launcher import api
 
-    outcome = api.results(api.record(run_id))
+    run = api.record(run_id)
+    outcome = api.results(run)
     typer.echo(f"{outcome.run_id}: {outcome.state}")
     typer.echo(f"results in {outcome.run_dir}\n")
     metrics = [(key, f"{value:.4g}" if isinstance(value, float) else str(value))
@@ -161,6 +177,9 @@ def results(run_id: str = RunId) -> None:
         _print_table(("METRIC", "VALUE"), metrics)
         typer.echo("")
     _print_table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
+    if download:
+        count = api.download(run, download)
+        typer.echo(f"\ndownloaded {count} files to {download}")
 
 
 @local_app.command("up")

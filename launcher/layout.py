@@ -4,70 +4,55 @@
       spec.json  status.json  metrics.jsonl  summary.json
       logs/driver.log  checkpoints/  model/  plots/
 
-The run's folder is the folder that holds its spec.json, so `python -m jobs.run --spec
-<run>/spec.json` tells the job everything: what to run and where its results go.
-No heavy imports: both halves use it.
+A run's root is a local path or an s3:// URI. The run's folder is the one that holds its
+spec.json, so `python -m jobs.run --spec <root>/spec.json` tells the job everything: what to
+run and where its results go. No heavy imports and no I/O here: each half reads and writes
+with its own client (boto3 in the launcher, pyarrow on the cluster).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+SPEC = "spec.json"
+STATUS = "status.json"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+DRIVER_LOG = "logs/driver.log"
+CHECKPOINTS = "checkpoints"
+MODEL = "model"
+PLOTS = "plots"
+ARTIFACTS = {"spec": SPEC, "status": STATUS, "metrics": METRICS, "summary": SUMMARY,
+             "driver log": DRIVER_LOG, "checkpoints": CHECKPOINTS, "model": MODEL,
+             "plots": PLOTS}
 
 
 @dataclass(frozen=True)
 class RunLayout:
-    root: Path
+    root: str
 
     @classmethod
     def for_run(cls, storage_uri: str, job_name: str, run_id: str) -> RunLayout:
-        return cls(Path(storage_uri) / job_name / run_id)
+        return cls(f"{storage_uri.rstrip('/')}/{job_name}/{run_id}")
 
     @classmethod
-    def from_spec_path(cls, spec_path: str | Path) -> RunLayout:
-        return cls(Path(spec_path).parent)
+    def from_spec_uri(cls, spec_uri: str) -> RunLayout:
+        root, name = spec_uri.rstrip("/").rsplit("/", 1)
+        assert name == SPEC, f"the spec of a run is its {SPEC}, not {name}"
+        return cls(root)
 
     @property
-    def spec(self) -> Path:
-        return self.root / "spec.json"
+    def run_id(self) -> str:
+        return self.root.rsplit("/", 1)[1]
 
-    @property
-    def status(self) -> Path:
-        return self.root / "status.json"
+    def uri(self, name: str) -> str:
+        return f"{self.root}/{name}"
 
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.jsonl"
 
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def driver_log(self) -> Path:
-        return self.root / "logs" / "driver.log"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def plots(self) -> Path:
-        return self.root / "plots"
-
-    def write_status(self, state: str, **fields) -> None:
-        """Merge `fields` into status.json with the new state; both halves call this."""
-        current = json.loads(self.status.read_text()) if self.status.exists() else {}
-        current.update(fields, state=state, updated_at=time.time())
-        if state != "FAILED":
-            current.pop("error", None)  # a resumed run is no longer failed
-        self.status.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.status.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current, indent=2))
-        tmp.replace(self.status)  # atomic: a reader never sees half a file
+def merged_status(current: dict, state: str, **fields) -> dict:
+    """status.json after a transition; both halves write it through this."""
+    status = {**current, **fields, "state": state, "updated_at": time.time()}
+    if state != "FAILED":
+        status.pop("error", None)  # a resumed run is no longer failed
+    return status

@@ -24,7 +24,8 @@ class RunRecord:
     job_name: str
     target: str
     address: str
-    run_dir: str
+    run_dir: str  # the run's root: a local path or an s3:// URI
+    storage: dict  # the spec's storage settings (no credentials: the spec has none)
     submitted_at: float
 
 

@@ -192,7 +192,9 @@ def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]
                              "(no config.json); give a hub name or a saved model folder"))
         model = str(model_dir)
 
-    storage = str((base / Path(spec.storage.uri).expanduser()).resolve())
+    storage = spec.storage.uri
+    if not spec.storage.is_s3:
+        storage = str((base / Path(storage).expanduser()).resolve())
     resolved = spec.model_copy(update={
         "model": spec.model.model_copy(update={"name_or_path": model}),
         "data": spec.data.model_copy(update={"path": str(data_path)}),

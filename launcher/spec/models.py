@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class Section(BaseModel):
@@ -151,21 +152,64 @@ class ScaleSpec(Section):
 
 
 class StorageSpec(Section):
-    """Where every result of a run is kept: <uri>/<job name>/<run id>/."""
+    """Where every result of a run is kept: <uri>/<job name>/<run id>/.
+
+    Credentials never go in the job file: they come from the environment
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or an AWS profile.
+    """
 
     uri: str = Field(
         "./runs",
         min_length=1,
-        description="Local directory for results. Relative paths are resolved against the job "
-        "file's folder.",
+        description="A local directory (relative paths are resolved against the job file's "
+        "folder) or `s3://bucket/prefix` on any S3-compatible store.",
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint for stores other than AWS, e.g. http://127.0.0.1:8333 "
+        "(SeaweedFS) or http://minio:9000. Unset means AWS.",
+    )
+    region: str = Field("us-east-1", min_length=1, description="S3 region.")
+    path_style: bool = Field(
+        True, description="Path-style addressing (http://host/bucket/key), which most "
+        "S3-compatible stores need; false for virtual-hosted style.",
+    )
+    profile: str | None = Field(
+        None, description="AWS profile (in ~/.aws/credentials) holding the credentials; "
+        "unset means the environment or the default profile.",
     )
 
     @field_validator("uri")
     @classmethod
-    def _local_only(cls, value: str) -> str:
-        if "://" in value and not value.startswith("file://"):
-            raise ValueError("only local paths are supported so far (S3 storage comes later)")
-        return value.removeprefix("file://")
+    def _known_scheme(cls, value: str) -> str:
+        value = value.removeprefix("file://")
+        if value.startswith("s3://"):
+            bucket = value[5:].split("/", 1)[0]
+            if not S3_BUCKET.match(bucket):
+                raise ValueError(f"`{bucket}` is not a valid S3 bucket name (3-63 lowercase "
+                                 "letters, digits, '.' or '-')")
+            return value.rstrip("/")
+        if "://" in value:
+            raise ValueError("use a local path or s3://bucket/prefix")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8333")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_settings_need_s3(self) -> StorageSpec:
+        s3_only = {name for name in ("endpoint_url", "profile") if getattr(self, name)}
+        if s3_only and not self.is_s3:
+            raise ValueError(f"{', '.join(sorted(s3_only))}: used only with an s3:// uri")
+        return self
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
 
 
 class TargetSpec(Section):

@@ -28,8 +28,8 @@ class Target(ABC):
         """Make the cluster reachable (start it where that is the target's job)."""
 
     @abstractmethod
-    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str) -> None:
-        """Start `python -m jobs.run --spec <layout.spec>` as job `run_id`."""
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str]) -> None:
+        """Start `python -m jobs.run --spec <run>/spec.json` as job `run_id` with `env`."""
 
     @abstractmethod
     def info(self, run_id: str) -> JobInfo: ...

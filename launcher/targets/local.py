@@ -13,7 +13,7 @@ from pathlib import Path
 
 from launcher import local_head, ray_auth
 from launcher.errors import LaunchError
-from launcher.layout import RunLayout
+from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
 from launcher.targets.base import JobInfo, Target
 
@@ -33,14 +33,15 @@ class LocalTarget(Target):
             raise LaunchError(f"the Ray head at {self.address} refused the token (HTTP {code}); "
                               "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH to its token")
 
-    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str) -> None:
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str]) -> None:
+        spec_uri = layout.uri(SPEC)
         self.client().submit_job(
-            entrypoint=f"python -m jobs.run --spec {shlex.quote(str(layout.spec))}",
+            entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
             submission_id=run_id,
             # Ship this launcher's own `jobs` code (and the spec models it imports) with the job.
             runtime_env={"py_modules": [str(p) for p in PACKAGES],
-                         "excludes": ["__pycache__", "*.pyc"]},
-            metadata={"launch_job": spec.name, "launch_run_dir": str(layout.root)},
+                         "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
+            metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
         )
 
     def info(self, run_id: str) -> JobInfo:
@@ -83,7 +84,8 @@ class LocalTarget(Target):
             from ray.job_submission import JobSubmissionClient
 
             # Ray's client logs every package upload at INFO; launch prints what matters.
-            logging.getLogger("ray").setLevel(logging.WARNING)
+            for name in ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
+                logging.getLogger(name).setLevel(logging.WARNING)
 
             try:
                 self._client = JobSubmissionClient(self.address,
