@@ -84,6 +84,9 @@ class S3Storage(Storage):
         import boto3
         from botocore.config import Config
 
+        if settings.endpoint_url:
+            # Not AWS: never ask cloud instance metadata for credentials.
+            os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         session = boto3.Session(profile_name=settings.profile)
         self.settings = settings
         self.credentials = session.get_credentials()
@@ -131,6 +134,13 @@ class S3Storage(Storage):
         if self.credentials is None:
             raise LaunchError("no S3 credentials: set AWS_ACCESS_KEY_ID and "
                               "AWS_SECRET_ACCESS_KEY, or storage.profile")
+        bucket, _ = self.split(root)
+        try:  # some stores create a missing bucket on the first PUT: ask first
+            self._call(self.client.head_bucket, Bucket=bucket)
+        except _NotFound:
+            raise LaunchError(f"bucket `{bucket}` does not exist at "
+                              f"{self.settings.endpoint_url or 'AWS S3'}; create it or fix "
+                              "storage.uri") from None
         probe = f"{root.rstrip('/')}/.launch-probe"
         self.write_text(probe, "probe")
         if self.read_text(probe) != "probe":

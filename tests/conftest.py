@@ -3,18 +3,25 @@ model built by the example script, and helpers to write job files and run the CL
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 EXAMPLES = ROOT / "examples"
 LAUNCH = [sys.executable, "-m", "launcher"]
 
@@ -50,6 +57,83 @@ def ray_head(launch_home):
     yield state
     local_head.stop()
     os.environ.pop("LAUNCH_RAY_ADDRESS", None)
+
+
+@dataclass
+class SeaweedFS:
+    """A real SeaweedFS S3 server on 127.0.0.1 (flags from ../shared/ENVIRONMENT.md)."""
+
+    data_dir: Path
+    access_key: str
+    secret_key: str
+    endpoint: str = "http://127.0.0.1:8333"
+    bucket: str = "launch-test"
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 8333)) == 0:
+                pytest.fail("127.0.0.1:8333 is taken by another S3 server: stop it first")
+        config = self.data_dir.parent / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "test", "credentials": [{"accessKey": self.access_key,
+                                             "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+        log = (self.data_dir.parent / "weed.log").open("a")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={self.data_dir}",
+             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+             f"-s3.config={config}", "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0",
+             "-s3.port.lance=0"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        client, deadline = self.client(), time.time() + 60
+        while True:
+            try:
+                client.list_buckets()
+                return
+            except Exception:
+                assert self.process.poll() is None, "SeaweedFS exited; see weed.log"
+                assert time.time() < deadline, "SeaweedFS did not answer within 60 s"
+                time.sleep(0.5)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server we started, by its process group."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key,
+                            config=Config(s3={"addressing_style": "path"}))
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """One SeaweedFS per session, with a bucket and credentials exported as AWS_* variables."""
+    root = tmp_path_factory.mktemp("seaweedfs")
+    store = SeaweedFS(data_dir=root / "data", access_key=secrets.token_hex(8),
+                      secret_key=secrets.token_hex(16))
+    store.data_dir.mkdir()
+    store.start()
+    store.client().create_bucket(Bucket=store.bucket)
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID=store.access_key, AWS_SECRET_ACCESS_KEY=store.secret_key)
+    yield store
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    store.stop()
 
 
 @pytest.fixture(scope="session")
