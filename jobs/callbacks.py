@@ -39,6 +39,19 @@ class MetricsFileCallback(TrainerCallback):
         self.is_rank_zero = is_rank_zero
         self._last = (time.time(), 0)
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        """A resumed run keeps the records up to its checkpoint and notes the restart."""
+        self._last = (time.time(), state.num_input_tokens_seen)
+        if not self.is_rank_zero or state.global_step == 0:
+            return
+        kept = [line for line in (self.storage.read_text(METRICS) or "").splitlines()
+                if line and json.loads(line).get("step", 0) <= state.global_step]
+        kept.append(json.dumps({"step": state.global_step, "epoch": state.epoch,
+                                "time": time.time(), "event": "resumed"}))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self.storage.upload_file(self.path, METRICS)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not self.is_rank_zero or not logs:
             return

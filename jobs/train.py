@@ -6,6 +6,7 @@ checkpoints in the run's storage; the Hugging Face Trainer runs the loop, DeepSp
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,6 +16,8 @@ from launcher.layout import CHECKPOINTS, METRICS, MODEL, RunLayout
 from launcher.spec.models import JobSpec
 
 from jobs.storage import RunStorage
+
+SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of complete checkpoints
 
 
 def train(spec: JobSpec, storage: RunStorage) -> dict:
@@ -36,11 +39,34 @@ def train(spec: JobSpec, storage: RunStorage) -> dict:
         ),
         # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout),
         # through the run's own filesystem: S3 with a custom endpoint works the same way.
-        run_config=ray.train.RunConfig(storage_path=storage.root, name=CHECKPOINTS,
-                                       storage_filesystem=storage.filesystem),
+        # On a worker's death Ray Train restarts the group and train_worker resumes from the
+        # latest checkpoint it reported.
+        run_config=ray.train.RunConfig(
+            storage_path=storage.root, name=CHECKPOINTS, storage_filesystem=storage.filesystem,
+            failure_config=ray.train.FailureConfig(max_failures=spec.training.max_failures)),
     )
     result = trainer.fit()
-    return dict(result.return_value or {}, checkpoint=result.checkpoint and result.checkpoint.path)
+    kept = _prune_unregistered_checkpoints(storage)
+    return dict(result.return_value or {}, checkpoints=kept,
+                checkpoint=result.checkpoint and result.checkpoint.path)
+
+
+def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
+    """Delete checkpoint folders Ray never registered (uploads cut short by a dead worker).
+
+    Ray Train lists the complete checkpoints in its snapshot; anything else under
+    checkpoints/ is a partial upload that would only mislead a user looking for one to load.
+    """
+    import pyarrow.fs
+
+    snapshot = json.loads(storage.read_text(f"{CHECKPOINTS}/{SNAPSHOT}") or "{}")
+    registered = {c["checkpoint_dir_name"] for c in snapshot.get("checkpoint_results", [])}
+    selector = pyarrow.fs.FileSelector(storage.path(CHECKPOINTS), allow_not_found=True)
+    for info in storage.filesystem.get_file_info(selector):
+        if info.type == pyarrow.fs.FileType.Directory and info.base_name not in registered:
+            storage.filesystem.delete_dir(info.path)
+            print(f"[launch] removed the incomplete checkpoint {info.base_name}", flush=True)
+    return len(registered)
 
 
 def train_worker(config: dict) -> dict:
@@ -63,9 +89,10 @@ def train_worker(config: dict) -> dict:
     train_set = tokenize(train_rows, tokenizer, spec.data)
     eval_set = tokenize(eval_rows, tokenizer, spec.data)
 
+    resume_from = _latest_checkpoint(scratch)
     # The arguments carry the DeepSpeed config: create them before loading the model, so ZeRO-3
     # partitions the weights as they load instead of materialising them on every worker.
-    args = training_arguments(spec, scratch)
+    args = training_arguments(spec, scratch, eval_on_start=resume_from is None)
     model = load_model(spec.model, spec.method)
     trainer = Trainer(
         model=model,
@@ -80,7 +107,7 @@ def train_worker(config: dict) -> dict:
                    RayTrainReportCallback()],
     )
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
@@ -100,7 +127,20 @@ def train_worker(config: dict) -> dict:
     }
 
 
-def training_arguments(spec: JobSpec, output_dir: Path):
+def _latest_checkpoint(scratch: Path) -> str | None:
+    """The Trainer folder of the run's latest checkpoint, fetched locally, if there is one."""
+    import ray.train
+    from ray.train.huggingface.transformers import RayTrainReportCallback
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    local = Path(checkpoint.to_directory(str(scratch / "resume")))
+    print(f"[launch] resuming from {checkpoint.path}", flush=True)
+    return str(local / RayTrainReportCallback.CHECKPOINT_NAME)
+
+
+def training_arguments(spec: JobSpec, output_dir: Path, eval_on_start: bool = True):
     from transformers import TrainingArguments
 
     from jobs.deepspeed_config import deepspeed_config
@@ -121,7 +161,7 @@ def training_arguments(spec: JobSpec, output_dir: Path):
         logging_steps=t.logging_steps,
         eval_strategy="steps" if t.eval_steps else "no",
         eval_steps=t.eval_steps,
-        eval_on_start=True,  # the "before" number every run is judged against
+        eval_on_start=eval_on_start,  # the "before" number every run is judged against
         save_strategy="steps",
         save_steps=t.save_steps,
         seed=t.seed,

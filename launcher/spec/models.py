@@ -112,6 +112,10 @@ class TrainingSpec(Section):
         50, ge=1, description="Checkpoint every N steps; the final step is always checkpointed."
     )
     seed: int = Field(42, ge=0, description="Seed for data splits, initialisation and shuffling.")
+    max_failures: int = Field(
+        3, ge=-1, description="Worker failures to recover from by restarting the workers from "
+        "the last checkpoint (Ray Train's FailureConfig); -1 for no limit, 0 to fail at once.",
+    )
 
 
 class DeepSpeedSpec(Section):

@@ -1,0 +1,112 @@
+"""R1: training workers killed by PID at three points; the run resumes from its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PLANNED_STEPS, SAVE_EVERY = 60, 10
+
+
+def _train_workers() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("ray::RayTrainWorker"):
+            found.append(proc)
+    return found
+
+
+def _metrics(s3_store, key: str) -> list[dict]:
+    try:
+        body = s3_store.client().get_object(Bucket=s3_store.bucket, Key=key)["Body"].read()
+    except s3_store.client().exceptions.NoSuchKey:
+        return []
+    return [json.loads(line) for line in body.decode().splitlines() if line]
+
+
+def _wait_for(condition, what: str, explain, timeout_s: float = 300):
+    deadline = time.time() + timeout_s
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}:\n{explain()}"
+        time.sleep(0.5)
+
+
+def test_killed_workers_resume_from_the_last_checkpoint(
+        ray_head, tiny_model, write_job, s3_store, cli):
+    job = write_job({
+        "model": {"name_or_path": str(tiny_model)},
+        "target": {"address": ray_head.address},
+        "training": {"max_steps": PLANNED_STEPS, "save_steps": SAVE_EVERY, "logging_steps": 5,
+                     "eval_steps": None, "max_failures": 5, "batch_size_per_worker": 4},
+        "storage": {"uri": f"s3://{s3_store.bucket}/resume", "endpoint_url": s3_store.endpoint},
+    })
+    submitted = cli("submit", job)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    prefix = f"resume/quickstart/{run_id}/"
+
+    def steps():
+        return [r["step"] for r in _metrics(s3_store, prefix + "metrics.jsonl") if "loss" in r]
+
+    def resumes():
+        return [r for r in _metrics(s3_store, prefix + "metrics.jsonl")
+                if r.get("event") == "resumed"]
+
+    def explain():
+        return cli("logs", run_id).stdout[-6000:]
+
+    for kill_after_step, kills_so_far in ((15, 0), (35, 1), (50, 2)):
+        _wait_for(lambda: len(resumes()) == kills_so_far and steps()
+                  and steps()[-1] >= kill_after_step, f"step {kill_after_step}", explain)
+        workers = _train_workers()
+        assert len(workers) == 2, workers
+        os.kill(workers[kills_so_far % 2].pid, signal.SIGKILL)
+        _wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
+                  explain)
+
+    finished = cli("logs", run_id, "-f", timeout=600)
+    assert f"{run_id}: SUCCEEDED" in finished.stdout, finished.stdout[-3000:]
+
+    client = s3_store.client()
+    summary = json.loads(client.get_object(Bucket=s3_store.bucket,
+                                           Key=prefix + "summary.json")["Body"].read())
+    assert summary["global_step"] == PLANNED_STEPS
+
+    records = _metrics(s3_store, prefix + "metrics.jsonl")
+    resumed_at = [r["step"] for r in records if r.get("event") == "resumed"]
+    assert len(resumed_at) == 3
+    assert all(step > 0 and step % SAVE_EVERY == 0 for step in resumed_at)  # a checkpoint
+    logged = [r["step"] for r in records if "loss" in r]
+    assert logged == sorted(set(logged))  # no step logged twice: the history continues
+    assert logged[-1] == PLANNED_STEPS
+
+    # Every checkpoint left in storage is one Ray registered, complete, and loads.
+    from safetensors.torch import load as load_safetensors
+
+    def read(key):
+        return client.get_object(Bucket=s3_store.bucket, Key=key)["Body"].read()
+
+    snapshot = json.loads(read(prefix + "checkpoints/checkpoint_manager_snapshot.json"))
+    registered = {c["checkpoint_dir_name"] for c in snapshot["checkpoint_results"]}
+    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=s3_store.bucket, Prefix=prefix + "checkpoints/") for item in page["Contents"]]
+    folders = {key[len(prefix):].split("/")[1] for key in keys if key.count("/") > 5}
+    assert folders == registered
+    saved_steps = []
+    for folder in sorted(folders):
+        base = f"{prefix}checkpoints/{folder}/checkpoint/"
+        saved_steps.append(json.loads(read(base + "trainer_state.json"))["global_step"])
+        assert load_safetensors(read(base + "adapter_model.safetensors"))
+        shards = [k for k in keys if k.startswith(base) and "optim_states" in k]
+        assert len(shards) == 2, shards
+    assert sorted(saved_steps) == list(range(SAVE_EVERY, PLANNED_STEPS + 1, SAVE_EVERY))
+    assert summary["checkpoints"] == len(folders)
