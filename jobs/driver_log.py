@@ -37,6 +37,10 @@ class _Tee:
 @contextlib.contextmanager
 def driver_log(storage: RunStorage, every_s: float = 5.0):
     local = Path(tempfile.mkdtemp(prefix="launch-driver-")) / "driver.log"
+    previous = storage.read_text(DRIVER_LOG)  # a resumed run's earlier attempts
+    if previous:
+        local.write_text(previous + "\n[launch] ---- the run resumes in a new attempt ----\n",
+                         encoding="utf-8")
     stop = threading.Event()
 
     def upload():

@@ -7,6 +7,7 @@ was submitted to, and leaves every result under the run's folder (see launcher.l
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -31,8 +32,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.driver_log import driver_log
 
+    # `ray job stop` sends SIGTERM first: end through the finally blocks, so the log is
+    # uploaded and status.json says STOPPED before the SIGKILL that follows.
+    signal.signal(signal.SIGTERM, _stop)
     with driver_log(storage):
         return _run_and_record(spec, storage)
+
+
+class _Stopped(BaseException):
+    """SIGTERM from `ray job stop`; a BaseException so no `except Exception` swallows it."""
+
+
+def _stop(signum, frame):
+    raise _Stopped()
 
 
 def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
@@ -40,6 +52,10 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
     storage.write_status("RUNNING", started_at=started)
     try:
         summary = run(spec, storage)
+    except _Stopped:
+        print("[launch] STOPPED", flush=True)
+        storage.write_status("STOPPED", ended_at=time.time())
+        return 143
     except Exception as err:  # report every failure in status.json, then fail the Ray job
         traceback.print_exc()
         message = f"{type(err).__name__}: {err}".splitlines()[0]

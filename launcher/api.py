@@ -9,7 +9,7 @@ import importlib.util
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from launcher import layout as files
@@ -24,39 +24,62 @@ from launcher.targets import Target, make_target
 from launcher.targets.base import TERMINAL_STATES, JobInfo
 
 
-def submit(job_file: str | Path) -> RunRecord:
+def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
     """Validate, check storage, write the run's spec.json, and submit; return the run's record.
 
-    Every check that can fail runs before the Ray job exists; a failed submission leaves
-    nothing behind in storage.
+    With `resume`, the job goes on in that run's folder from its latest checkpoint instead of
+    starting a new run. Every check that can fail runs before the Ray job exists; a failed
+    submission of a new run leaves nothing behind in storage.
     """
     spec = load_spec(job_file)
     if spec.target.kind == "local" and importlib.util.find_spec("torch") is None:
         raise LaunchError("the local target trains on this machine, which lacks the training "
                           "stack: pip install 'launch[train]'")
-    run_id = runs.new_run_id(spec.name)
-    layout = RunLayout.for_run(spec.storage.uri, spec.name, run_id)
     storage = storage_for(spec.storage)
     storage.check(spec.storage.uri)
+    if resume:
+        previous = runs.load(resume)
+        _check_resumable(previous, spec, storage)
+        run = replace(previous, attempt=previous.attempt + 1, submitted_at=time.time())
+    else:
+        run_id = runs.new_run_id(spec.name)
+        run = RunRecord(run_id=run_id, job_name=spec.name, target=spec.target.kind,
+                        address=spec.target.address,
+                        run_dir=RunLayout.for_run(spec.storage.uri, spec.name, run_id).root,
+                        storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
+    layout = RunLayout(run.run_dir)
     env = job_environment(spec.storage, storage)
     target = make_target(spec.target.kind, spec.target.address)
     target.prepare()
     try:
         storage.write_text(layout.uri(files.SPEC), spec.model_dump_json(indent=2))
-        status = merged_status({}, "PENDING", run_id=run_id, target=spec.target.kind,
-                               address=spec.target.address, submitted_at=time.time())
+        current = {} if not resume else _read_json(storage, layout.uri(files.STATUS))
+        status = merged_status(current, "PENDING", run_id=run.run_id, attempt=run.attempt,
+                               ray_job_id=run.ray_job_id, target=spec.target.kind,
+                               address=spec.target.address, submitted_at=run.submitted_at)
         storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
-        target.submit(spec, layout, run_id, env)
+        target.submit(spec, layout, run.ray_job_id, env)
     except Exception as err:
-        storage.delete_tree(layout.root)
+        if not resume:
+            storage.delete_tree(layout.root)
         if isinstance(err, LaunchError):
             raise
         raise LaunchError(f"could not submit to {spec.target.address}: {err}") from err
-    record = RunRecord(run_id=run_id, job_name=spec.name, target=spec.target.kind,
-                       address=spec.target.address, run_dir=layout.root,
-                       storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
-    runs.save(record)
-    return record
+    runs.save(run)
+    return run
+
+
+def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:
+    if run.job_name != spec.name or run.storage != spec.storage.model_dump(mode="json"):
+        raise LaunchError(f"run {run.run_id} belongs to job `{run.job_name}` in "
+                          f"{run.storage['uri']}; resume it with that job's file")
+    try:  # the cluster knows best; a cluster that is gone leaves status.json to tell
+        state = target_of(run).info(run.ray_job_id).state
+    except LaunchError:
+        state = _read_json(storage, RunLayout(run.run_dir).uri(files.STATUS)).get("state")
+    if state not in ("FAILED", "STOPPED"):
+        raise LaunchError(f"run {run.run_id} is {state or 'unknown'}; only a FAILED or "
+                          "STOPPED run can be resumed")
 
 
 def record(run_id: str | None) -> RunRecord:
@@ -73,20 +96,20 @@ def storage_of(run: RunRecord) -> Storage:
 
 
 def status(run: RunRecord) -> JobInfo:
-    return target_of(run).info(run.run_id)
+    return target_of(run).info(run.ray_job_id)
 
 
 def logs(run: RunRecord, follow: bool) -> Iterator[str]:
     """The driver log from the cluster, or from storage once the cluster has forgotten it."""
     try:
         target = target_of(run)
-        target.info(run.run_id)
+        target.info(run.ray_job_id)
     except LaunchError:
         text = storage_of(run).read_text(RunLayout(run.run_dir).uri(files.DRIVER_LOG))
         if text is None:
             raise
         return iter([text])
-    return target.logs(run.run_id, follow)
+    return target.logs(run.ray_job_id, follow)
 
 
 def wait(run: RunRecord, timeout_s: float | None = None, poll_s: float = 1.0) -> JobInfo:
@@ -94,7 +117,7 @@ def wait(run: RunRecord, timeout_s: float | None = None, poll_s: float = 1.0) ->
     deadline = None if timeout_s is None else time.time() + timeout_s
     target = target_of(run)
     while True:
-        info = target.info(run.run_id)
+        info = target.info(run.ray_job_id)
         if info.state in TERMINAL_STATES:
             return info
         if deadline is not None and time.time() > deadline:
@@ -102,8 +125,16 @@ def wait(run: RunRecord, timeout_s: float | None = None, poll_s: float = 1.0) ->
         time.sleep(poll_s)
 
 
-def stop(run: RunRecord) -> None:
-    target_of(run).stop(run.run_id)
+def stop(run: RunRecord, timeout_s: float = 60) -> JobInfo:
+    """Stop the run's job, wait for the end, and record STOPPED in its storage."""
+    target_of(run).stop(run.ray_job_id)
+    info = wait(run, timeout_s=timeout_s)
+    storage, layout = storage_of(run), RunLayout(run.run_dir)
+    current = _read_json(storage, layout.uri(files.STATUS))
+    if info.state == "STOPPED" and current.get("state") != "STOPPED":
+        status = merged_status(current, "STOPPED", ended_at=time.time())
+        storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
+    return info
 
 
 def list_runs(address: str) -> list[JobInfo]:

@@ -81,14 +81,17 @@ def submit(
     job_file: Path = JobFile,
     follow: bool = typer.Option(False, "--follow", "-f",
                                 help="Stream the logs to the end; exit 3 unless SUCCEEDED."),
+    resume: str = typer.Option(None, "--resume", metavar="RUN",
+                               help="Continue this FAILED or STOPPED run from its last "
+                               "checkpoint, in its own results folder."),
 ) -> None:
     """Validate a job and run it on its target; print the run id and where to watch it."""
     from launcher import api
 
-    run = api.submit(job_file)
+    run = api.submit(job_file, resume=resume)
     target = api.target_of(run)
-    typer.echo(f"submitted {run.run_id}")
-    typer.echo(f"  dashboard: {target.dashboard_url(run.run_id)}")
+    typer.echo(f"submitted {run.run_id}" + (f" (attempt {run.attempt})" if resume else ""))
+    typer.echo(f"  dashboard: {target.dashboard_url(run.ray_job_id)}")
     typer.echo(f"  results:   {run.run_dir}")
     if follow:
         _follow(run)
@@ -152,8 +155,7 @@ def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False)) 
     from launcher import api
 
     run = api.record(run_id)
-    api.stop(run)
-    info = api.wait(run, timeout_s=60)
+    info = api.stop(run)
     typer.echo(f"{run.run_id}: {info.state}")
 
 

@@ -27,6 +27,12 @@ class RunRecord:
     run_dir: str  # the run's root: a local path or an s3:// URI
     storage: dict  # the spec's storage settings (no credentials: the spec has none)
     submitted_at: float
+    attempt: int = 1  # submissions of this run: `--resume` adds one
+
+    @property
+    def ray_job_id(self) -> str:
+        """The Ray job of the latest attempt (Ray needs a new submission id per attempt)."""
+        return self.run_id if self.attempt == 1 else f"{self.run_id}-attempt{self.attempt}"
 
 
 def new_run_id(job_name: str) -> str:

@@ -129,6 +129,7 @@ def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
     assert stopped.returncode == 0, stopped.stderr
     assert f"{run_id}: STOPPED" in stopped.stdout
     assert f"{run_id}: STOPPED" in cli("status", run_id).stdout
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "STOPPED"
 
 
 def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job, cli, tmp_path):

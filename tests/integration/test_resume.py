@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -110,3 +111,44 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         assert len(shards) == 2, shards
     assert sorted(saved_steps) == list(range(SAVE_EVERY, PLANNED_STEPS + 1, SAVE_EVERY))
     assert summary["checkpoints"] == len(folders)
+
+
+def test_stopped_run_resumes_with_submit_resume(ray_head, tiny_model, write_job, cli):
+    """`launch submit FILE --resume RUN` goes on from the run's last checkpoint, in its folder."""
+    job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "target": {"address": ray_head.address},
+                     "training": {"max_steps": 40, "save_steps": 10, "logging_steps": 5,
+                                  "eval_steps": None, "batch_size_per_worker": 4}})
+    submitted = cli("submit", job)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    run_dir = Path(re.search(r"^  results:\s+(\S+)$", submitted.stdout, re.MULTILINE).group(1))
+    metrics = run_dir / "metrics.jsonl"
+
+    def logged_steps():
+        text = metrics.read_text() if metrics.exists() else ""
+        return [json.loads(line)["step"] for line in text.splitlines() if '"loss"' in line]
+
+    _wait_for(lambda: logged_steps() and logged_steps()[-1] >= 15, "step 15",
+              lambda: cli("logs", run_id).stdout[-4000:])
+    assert f"{run_id}: STOPPED" in cli("stop", run_id).stdout
+
+    refused = cli("submit", job, "--resume", "no-such-run")
+    assert refused.returncode == 1 and "unknown run id" in refused.stderr
+
+    resumed = cli("submit", job, "--resume", run_id, "--follow", timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    assert f"submitted {run_id} (attempt 2)" in resumed.stdout
+    assert "[launch] resuming from" in resumed.stdout
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_step"] == 40
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    resumed_at = [r["step"] for r in records if r.get("event") == "resumed"]
+    assert len(resumed_at) == 1 and resumed_at[0] >= 10  # not from step 0
+    assert f"{run_id}: SUCCEEDED" in cli("status", run_id).stdout
+    log = (run_dir / "logs" / "driver.log").read_text()
+    assert "the run resumes in a new attempt" in log  # both attempts' logs are kept
+
+    again = cli("submit", job, "--resume", run_id)
+    assert again.returncode == 1 and "is SUCCEEDED; only a FAILED or STOPPED" in again.stderr

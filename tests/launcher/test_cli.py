@@ -53,4 +53,4 @@ def test_readme_reference_is_generated_from_the_schema(cli):
     start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"
     documented = readme[readme.index(start) + len(start):readme.index(end)]
     assert documented == cli("schema", "--markdown").stdout, (
-        "README's job.yaml reference is stale: regenerate it with `launch schema --markdown`")
+        "README's job.yaml reference is stale: run scripts/update_readme_reference.py")
