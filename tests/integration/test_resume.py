@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-PLANNED_STEPS, SAVE_EVERY = 60, 10
+PLANNED_STEPS, SAVE_EVERY = 70, 10
 
 
 def _train_workers() -> list[psutil.Process]:
@@ -62,12 +62,24 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         return [r for r in _metrics(s3_store, prefix + "metrics.jsonl")
                 if r.get("event") == "resumed"]
 
+    def registered_step() -> int:
+        """The step of the latest checkpoint Ray registered (an upload alone is not enough)."""
+        try:
+            body = s3_store.client().get_object(
+                Bucket=s3_store.bucket,
+                Key=prefix + "checkpoints/checkpoint_manager_snapshot.json")["Body"].read()
+        except s3_store.client().exceptions.NoSuchKey:
+            return 0
+        results = json.loads(body)["checkpoint_results"]
+        return max((r["metrics"]["step"] for r in results), default=0)
+
     def explain():
         return cli("logs", run_id).stdout[-6000:]
 
-    for kill_after_step, kills_so_far in ((15, 0), (35, 1), (50, 2)):
-        _wait_for(lambda: len(resumes()) == kills_so_far and steps()
-                  and steps()[-1] >= kill_after_step, f"step {kill_after_step}", explain)
+    for checkpointed, kill_after_step, kills_so_far in ((10, 15, 0), (30, 35, 1), (50, 52, 2)):
+        _wait_for(lambda: len(resumes()) == kills_so_far and registered_step() >= checkpointed
+                  and steps() and steps()[-1] >= kill_after_step, f"step {kill_after_step}",
+                  explain)
         workers = _train_workers()
         assert len(workers) == 2, workers
         os.kill(workers[kills_so_far % 2].pid, signal.SIGKILL)
