@@ -1,16 +1,17 @@
 """The run's storage from the cluster side: one pyarrow filesystem for local paths and s3://.
 
 S3 settings come from the standard AWS environment the launcher puts in the job's runtime env
-(AWS_ENDPOINT_URL, AWS_REGION, AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE), so the same code
-reads spec.json before it knows the spec. Ray Train checkpoints go through the same filesystem.
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, and
+LAUNCH_S3_PATH_STYLE), so the same code reads spec.json before it knows the spec. Ray Train checkpoints go through the same filesystem.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from launcher.layout import STATUS, RunLayout, merged_status
+from launcher.layout import S3_PATH_STYLE_ENV, STATUS, RunLayout, merged_status
 
 
 class RunStorage:
@@ -18,7 +19,10 @@ class RunStorage:
         import pyarrow.fs
 
         self.layout = layout
-        self.filesystem, self.root = pyarrow.fs.FileSystem.from_uri(layout.root)
+        if layout.root.startswith("s3://"):
+            self.filesystem, self.root = _s3_filesystem(), layout.root.removeprefix("s3://")
+        else:
+            self.filesystem, self.root = pyarrow.fs.FileSystem.from_uri(layout.root)
         self._local = isinstance(self.filesystem, pyarrow.fs.LocalFileSystem)
 
     def path(self, name: str) -> str:
@@ -56,3 +60,16 @@ class RunStorage:
     def write_status(self, state: str, **fields) -> None:
         current = json.loads(self.read_text(STATUS) or "{}")
         self.write_text(STATUS, json.dumps(merged_status(current, state, **fields), indent=2))
+
+
+def _s3_filesystem():
+    """S3 from the standard AWS environment, patient enough to ride out a store restart."""
+    import pyarrow.fs
+
+    return pyarrow.fs.S3FileSystem(
+        endpoint_override=os.environ.get("AWS_ENDPOINT_URL"),
+        region=os.environ.get("AWS_REGION"),
+        force_virtual_addressing=os.environ.get(S3_PATH_STYLE_ENV, "true") != "true",
+        # Exponential backoff over about a minute before an upload or read gives up.
+        retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=12),
+    )

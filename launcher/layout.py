@@ -23,6 +23,8 @@ DRIVER_LOG = "logs/driver.log"
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 PLOTS = "plots"
+# How a job reaches S3 besides the standard AWS variables: "true" for path-style addressing.
+S3_PATH_STYLE_ENV = "LAUNCH_S3_PATH_STYLE"
 ARTIFACTS = {"spec": SPEC, "status": STATUS, "metrics": METRICS, "summary": SUMMARY,
              "driver log": DRIVER_LOG, "checkpoints": CHECKPOINTS, "model": MODEL,
              "plots": PLOTS}

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from launcher.errors import LaunchError
+from launcher.layout import S3_PATH_STYLE_ENV
 from launcher.settings import launch_home
 from launcher.spec.models import StorageSpec
 
@@ -188,7 +189,8 @@ def job_environment(settings: StorageSpec, storage: Storage) -> dict[str, str]:
     """Environment a job needs to reach `settings`' store: standard AWS variables only."""
     if not isinstance(storage, S3Storage):
         return {}
-    env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
+    env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region,
+           S3_PATH_STYLE_ENV: "true" if settings.path_style else "false"}
     if settings.endpoint_url:
         env["AWS_ENDPOINT_URL"] = settings.endpoint_url
         # A custom endpoint means no cloud instance metadata: never probe for it.
