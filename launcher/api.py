@@ -207,4 +207,4 @@ def _read_json(storage: Storage, uri: str) -> dict:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is damaged")
+        raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is damaged") from None
