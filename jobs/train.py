@@ -52,10 +52,11 @@ def train(spec: JobSpec, storage: RunStorage) -> dict:
 
 
 def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
-    """Delete checkpoint folders Ray never registered (uploads cut short by a dead worker).
+    """Delete checkpoint folders Ray never registered.
 
-    Ray Train lists the complete checkpoints in its snapshot; anything else under
-    checkpoints/ is a partial upload that would only mislead a user looking for one to load.
+    Ray Train lists the checkpoints it committed in its snapshot. Anything else under
+    checkpoints/ was cut short by a dying worker, or reported just before a failure and never
+    committed; either would only mislead a user looking for a checkpoint to load.
     """
     import pyarrow.fs
 
