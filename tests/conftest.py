@@ -92,8 +92,9 @@ class SeaweedFS:
                 client.list_buckets()
                 return
             except Exception:
-                assert self.process.poll() is None, "SeaweedFS exited; see weed.log"
-                assert time.time() < deadline, "SeaweedFS did not answer within 60 s"
+                if self.process.poll() is not None or time.time() > deadline:
+                    self.stop()  # never leave a half-started server behind
+                    pytest.fail("SeaweedFS did not answer within 60 s; see weed.log")
                 time.sleep(0.5)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
