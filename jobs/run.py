@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 
-from launcher.layout import SPEC, RunLayout
+from launcher.layout import MODEL, SPEC, RunLayout
 from launcher.spec.models import JobSpec
 
 from jobs.storage import RunStorage
@@ -97,7 +97,7 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
         "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
         "num_workers": spec.scale.num_workers,
         "zero_stage": spec.scale.deepspeed.stage,
-        "exported": {"kind": "lora-adapter", "uri": layout.uri("model")},
+        "exported": {"kind": "lora-adapter", "uri": layout.uri(MODEL)},
     }
 
 

@@ -7,28 +7,15 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
 from conftest import free_port
+from launcher.local_head import probe
 
 pytestmark = pytest.mark.integration
-
-
-def _status(address: str, token: str | None = None) -> int | None:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"{address}/api/version",
-                                                           headers=headers), timeout=3) as r:
-            return r.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return None
 
 
 def _group(pgid: int) -> list[psutil.Process]:
@@ -60,8 +47,8 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     state = json.loads((home / "local-head.json").read_text())
     token = Path(state["token_path"]).read_text().strip()
     assert Path(state["token_path"]).stat().st_mode & 0o777 == 0o600
-    assert _status(address) == 401  # token authentication is on: no token, no access
-    assert _status(address, token) == 200
+    assert probe(address, {}) == 401  # token authentication is on: no token, no access
+    assert probe(address, {"Authorization": f"Bearer {token}"}) == 200
     members = _group(state["pgid"])
     assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
 
@@ -72,6 +59,6 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     assert down.returncode == 0 and "stopped" in down.stdout
     time.sleep(0.5)
     assert [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
-    assert _status(address) is None
+    assert probe(address, {}) is None
     assert not (home / "local-head.json").exists()
     assert "no Ray head started by launch" in cli("local", "down", env=env).stdout
