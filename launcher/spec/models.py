@@ -216,6 +216,69 @@ class StorageSpec(Section):
         return self.uri.startswith("s3://")
 
 
+class ImageSpec(Section):
+    """The container image that holds the job (see docker/Dockerfile).
+
+    Two stages: a runtime image (Ray base + the pinned training stack), tagged by the hash of
+    what it holds, and the job image (runtime + a code layer: the `jobs` package, the files
+    the spec names, the resolved spec), tagged by the digest of its build context. An
+    unchanged job is never rebuilt or pushed again.
+    """
+
+    repository: str = Field(
+        min_length=1,
+        description="Where the image is pushed, without a tag: `REGISTRY/PATH`, e.g. "
+        "`127.0.0.1:5000/launch/my-job` or `ghcr.io/my-org/finetunes`. The registry host "
+        "is always written out (no Docker Hub default).",
+    )
+    builder: Literal["auto", "docker", "oci"] = Field(
+        "auto",
+        description="`docker`: build the Dockerfile with docker (or buildah where no Docker "
+        "engine runs) and push. `oci`: no daemon; append the code layer to the runtime image "
+        "already in the registry. `auto`: `oci` when that runtime image exists, else `docker`.",
+    )
+    base: str | None = Field(
+        None,
+        description="The Ray image the runtime stage builds FROM. Unset picks the pinned "
+        "rayproject/ray CPU tag, or its CUDA tag when scale.gpus_per_worker > 0.",
+    )
+    files: list[str] = Field(
+        default_factory=list,
+        description="Extra files or folders (relative to the job file's folder) copied into "
+        "the image next to the data and model the spec names. A `.launchignore` there "
+        "(.dockerignore syntax) excludes paths.",
+    )
+    insecure: bool | None = Field(
+        None,
+        description="Talk plain HTTP to the registry. Unset means true only for registries "
+        "on localhost / 127.0.0.1.",
+    )
+    platform: str = Field(
+        "linux/amd64",
+        pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$",
+        description="Platform picked from a multi-arch base image.",
+    )
+    max_context_mb: int = Field(
+        2048, ge=1, description="Refuse build contexts larger than this (MiB); the error names "
+        "the biggest files.",
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _has_registry_host(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        host, _, path = value.partition("/")
+        if not path or not ("." in host or ":" in host or host == "localhost"):
+            raise ValueError("write the registry host first, e.g. 127.0.0.1:5000/launch/my-job")
+        if ":" in path or "@" in path:
+            raise ValueError("give the repository without a tag or digest; launch tags images "
+                             "by their content")
+        if not re.match(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$", path):
+            raise ValueError(f"`{path}` is not a valid repository path (lowercase letters, "
+                             "digits, '.', '_', '-' and '/')")
+        return value
+
+
 class TargetSpec(Section):
     """Where the job runs."""
 
@@ -250,6 +313,11 @@ class JobSpec(Section):
     scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Workers and DeepSpeed.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Where results go.")
     target: TargetSpec = Field(default_factory=TargetSpec, description="Where the job runs.")
+    image: ImageSpec | None = Field(
+        None, description="The container image to build and push; needed by targets that run "
+        "the job from an image (kubernetes). Unset for the local target, which ships the code "
+        "with the Ray job instead.",
+    )
 
     @field_validator("name")
     @classmethod

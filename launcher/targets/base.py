@@ -28,8 +28,13 @@ class Target(ABC):
         """Make the cluster reachable (start it where that is the target's job)."""
 
     @abstractmethod
-    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str]) -> None:
-        """Start `python -m jobs.run --spec <run>/spec.json` as job `run_id` with `env`."""
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
+               image: str | None = None) -> None:
+        """Start `python -m jobs.run --spec <run>/spec.json` as job `run_id` with `env`.
+
+        `image` is the pushed job image (`repo:tag`) when the spec has an `image` section;
+        targets that run from an image need it, the local target ships code without one.
+        """
 
     @abstractmethod
     def info(self, run_id: str) -> JobInfo: ...

@@ -33,7 +33,8 @@ class LocalTarget(Target):
             raise LaunchError(f"the Ray head at {self.address} refused the token (HTTP {code}); "
                               "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH to its token")
 
-    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str]) -> None:
+    def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
+               image: str | None = None) -> None:
         spec_uri = layout.uri(SPEC)
         self.client().submit_job(
             entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
