@@ -185,16 +185,27 @@ def storage_for(settings: StorageSpec) -> Storage:
     return S3Storage(settings) if settings.is_s3 else LocalStorage()
 
 
+def s3_environment(settings: StorageSpec, endpoint_url: str | None = None) -> dict[str, str]:
+    """The non-secret variables a job needs to reach an S3 store (credentials come apart).
+
+    `endpoint_url` overrides settings.endpoint_url where the job sees the store at another
+    address than this machine does (a pod in a cluster).
+    """
+    endpoint_url = endpoint_url or settings.endpoint_url
+    env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region,
+           S3_PATH_STYLE_ENV: "true" if settings.path_style else "false"}
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+        # A custom endpoint means no cloud instance metadata: never probe for it.
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
 def job_environment(settings: StorageSpec, storage: Storage) -> dict[str, str]:
     """Environment a job needs to reach `settings`' store: standard AWS variables only."""
     if not isinstance(storage, S3Storage):
         return {}
-    env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region,
-           S3_PATH_STYLE_ENV: "true" if settings.path_style else "false"}
-    if settings.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = settings.endpoint_url
-        # A custom endpoint means no cloud instance metadata: never probe for it.
-        env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env = s3_environment(settings)
     credentials = storage.credentials.get_frozen_credentials()
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(_credentials_file(credentials))
     env["AWS_PROFILE"] = "launch"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -113,7 +114,9 @@ def _format_validation(err: ValidationError, path: Path, positions: dict) -> lis
     # Union fields give one error per alternative; merge them into one line per location.
     merged: dict[Loc, list[str]] = {}
     for item in err.errors(include_url=False):
-        loc = tuple(str(part) for part in item["loc"])
+        # A check across sections names the key to fix in its context (models.JobSpec).
+        where = item.get("ctx", {}).get("loc")
+        loc = tuple(where.split(".")) if where else tuple(str(part) for part in item["loc"])
         field_loc = _field_loc(loc)
         message = _message(item, field_loc)
         if message not in merged.setdefault(field_loc, []):
@@ -139,7 +142,14 @@ def _field_loc(loc: Loc) -> Loc:
 
 def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
     info = model.model_fields.get(field)
-    annotation = info.annotation if info else None
+    return section_of(info.annotation if info else None)
+
+
+def section_of(annotation) -> type[BaseModel] | None:
+    """The section model of `Section` or `Section | None`, else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        sections = [arg for arg in get_args(annotation) if arg is not type(None)]
+        annotation = sections[0] if len(sections) == 1 else None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
@@ -195,12 +205,17 @@ def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]
     storage = spec.storage.uri
     if not spec.storage.is_s3:
         storage = str((base / Path(storage).expanduser()).resolve())
-    resolved = spec.model_copy(update={
+    updates = {
         "model": spec.model.model_copy(update={"name_or_path": model}),
         "data": spec.data.model_copy(update={"path": str(data_path)}),
         "storage": spec.storage.model_copy(update={"uri": storage}),
-    })
-    return resolved, problems
+    }
+    if spec.image is not None:
+        files = [(base / Path(name).expanduser()).resolve() for name in spec.image.files]
+        problems += [(("image", "files", str(i)), f"no such file or folder: {path}")
+                     for i, path in enumerate(files) if not path.exists()]
+        updates["image"] = spec.image.model_copy(update={"files": [str(f) for f in files]})
+    return spec.model_copy(update=updates), problems
 
 
 def _check_columns(path: Path, fields: list[str]) -> list[tuple[Loc, str]]:

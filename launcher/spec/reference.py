@@ -9,6 +9,7 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from launcher.spec.load import section_of
 from launcher.spec.models import JobSpec
 
 
@@ -22,7 +23,7 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         annotation = field.annotation
-        section = _section_of(annotation)
+        section = section_of(annotation)
         if section is not None:
             kind = "section" if section is annotation else "optional section"
             lines.append(f"| `{key}` | {kind} | | {field.description} |")
@@ -34,16 +35,6 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
             default = f"`{json.dumps(field.get_default(call_default_factory=True))}`"
         kind = _type_name(annotation).replace("|", "\\|")
         lines.append(f"| `{key}` | {kind} | {default} | {field.description} |")
-
-
-def _section_of(annotation) -> type[BaseModel] | None:
-    """The section model of `Section` or `Section | None`, else None."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        models = [arg for arg in get_args(annotation) if arg is not type(None)]
-        annotation = models[0] if len(models) == 1 else None
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
 
 
 def _type_name(annotation) -> str:
