@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from launcher import layout as files
 from launcher import runs
@@ -22,6 +23,9 @@ from launcher.spec.models import StorageSpec
 from launcher.storage import Storage, job_environment, storage_for
 from launcher.targets import Target, make_target
 from launcher.targets.base import TERMINAL_STATES, JobInfo
+
+if TYPE_CHECKING:
+    from launcher.image.build import BuiltImage, Feedback
 
 
 def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
@@ -67,6 +71,31 @@ def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
         raise LaunchError(f"could not submit to {spec.target.address}: {err}") from err
     runs.save(run)
     return run
+
+
+def build(job_file: str | Path, builder: str | None = None,
+          feedback: Feedback | None = None) -> BuiltImage:
+    """Build and push the job's image (nothing when the registry has it); see launcher.image."""
+    from launcher.image.build import build_image
+
+    spec = load_spec(job_file)
+    if spec.image is None:
+        raise LaunchError(f"{job_file}: add an `image:` section (at least `repository:`) to "
+                          "build an image")
+    return build_image(spec, Path(job_file).resolve().parent, builder, feedback)
+
+
+def run_image(job_file: str | Path, results_dir: Path,
+              feedback: Feedback | None = None) -> tuple[BuiltImage, RunLayout]:
+    """Build the job's image, then run it here on tiny settings; see launcher.image.smoke."""
+    from launcher.image.build import Feedback
+    from launcher.image.registry import Registry
+    from launcher.image.smoke import run_image as run_smoke
+
+    feedback = feedback or Feedback()
+    image = build(job_file, feedback=feedback)
+    registry = Registry(image.reference.split("/", 1)[0], image.spec.image.insecure)
+    return image, run_smoke(image.reference, image.spec, results_dir, registry, feedback.log)
 
 
 def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:

@@ -100,6 +100,40 @@ def submit(
 
 
 @app.command()
+def build(
+    job_file: Path = JobFile,
+    builder: str = typer.Option(None, "--builder", help="auto, docker or oci (default: the "
+                                "spec's image.builder)."),
+) -> None:
+    """Build and push the job's image (nothing when it is already in the registry); print its
+    reference."""
+    from launcher import api
+    from launcher.image.console import terminal_feedback
+
+    if builder not in (None, "auto", "docker", "oci"):
+        raise LaunchError(f"--builder {builder}: use auto, docker or oci")
+    image = api.build(job_file, builder, terminal_feedback())
+    typer.echo(f"{image.builder} build in {image.seconds:.1f} s, {image.bytes_pushed} bytes "
+               f"uploaded by launch (code layer {image.code_layer_bytes} bytes)", err=True)
+    typer.echo(image.reference)
+
+
+@app.command("run-image")
+def run_image(
+    job_file: Path = JobFile,
+    results: Path = typer.Option(Path("smoke-runs"), "--results",
+                                 help="Folder the smoke run's results go to."),
+) -> None:
+    """Build the job's image and run it here with podman/docker on tiny settings (1 worker,
+    2 steps), so a missing dependency shows up before any cluster time is spent."""
+    from launcher import api
+    from launcher.image.console import terminal_feedback
+
+    image, layout = api.run_image(job_file, results, terminal_feedback())
+    typer.echo(f"{image.reference}: smoke run SUCCEEDED; results in {layout.root}")
+
+
+@app.command()
 def status(run_id: str = RunId) -> None:
     """The state of a run."""
     from launcher import api

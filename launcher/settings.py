@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+# The source tree launch runs from; the job's code (both packages) ships from here, as Ray
+# py_modules to a local head or as the code layer of an image.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+JOB_PACKAGES = [SOURCE_ROOT / name for name in ("jobs", "launcher")]
 
 
 def launch_home() -> Path:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Iterator
-from pathlib import Path
 
 from launcher import local_head, ray_auth
 from launcher.errors import LaunchError
 from launcher.layout import SPEC, RunLayout
+from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
 from launcher.targets.base import JobInfo, Target
 
-PACKAGES = [Path(__file__).resolve().parents[2] / name for name in ("jobs", "launcher")]
 
 
 class LocalTarget(Target):
@@ -40,7 +39,7 @@ class LocalTarget(Target):
             entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
             submission_id=run_id,
             # Ship this launcher's own `jobs` code (and the spec models it imports) with the job.
-            runtime_env={"py_modules": [str(p) for p in PACKAGES],
+            runtime_env={"py_modules": [str(p) for p in JOB_PACKAGES],
                          "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
             metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
         )
