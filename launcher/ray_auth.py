@@ -13,7 +13,18 @@ from pathlib import Path
 from launcher import local_head
 
 
+# Tokens of heads launch reaches through a port-forward (the kubernetes target), by address.
+_forwarded: dict[str, str] = {}
+
+
+def remember(address: str, token: str) -> None:
+    """Use `token` for the head at `address` (a port-forward launch opened to a run's head)."""
+    _forwarded[address.rstrip("/")] = token
+
+
 def token_for(address: str) -> str | None:
+    if address.rstrip("/") in _forwarded:
+        return _forwarded[address.rstrip("/")]
     if os.environ.get("RAY_AUTH_TOKEN"):
         return os.environ["RAY_AUTH_TOKEN"].strip()
     candidates = []
