@@ -28,14 +28,15 @@ if TYPE_CHECKING:
     from launcher.image.build import BuiltImage, Feedback
 
 
-def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
+def submit(job_file: str | Path, resume: str | None = None,
+           feedback: Feedback | None = None, overrides: dict | None = None) -> RunRecord:
     """Validate, check storage, write the run's spec.json, and submit; return the run's record.
 
     With `resume`, the job goes on in that run's folder from its latest checkpoint instead of
     starting a new run. Every check that can fail runs before the Ray job exists; a failed
     submission of a new run leaves nothing behind in storage.
     """
-    spec = load_spec(job_file)
+    spec = load_spec(job_file, overrides)
     if spec.target.kind == "local" and importlib.util.find_spec("torch") is None:
         raise LaunchError("the local target trains on this machine, which lacks the training "
                           "stack: pip install 'launch[train]'")
@@ -48,19 +49,26 @@ def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
     else:
         run_id = runs.new_run_id(spec.name)
         run = RunRecord(run_id=run_id, job_name=spec.name, target=spec.target.kind,
-                        address=spec.target.address,
+                        address=spec.target.endpoint,
                         run_dir=RunLayout.for_run(spec.storage.uri, spec.name, run_id).root,
                         storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
     layout = RunLayout(run.run_dir)
     env = job_environment(spec.storage, storage)
-    target = make_target(spec.target.kind, spec.target.address)
+    target = make_target(spec.target.kind, spec.target.endpoint)
     target.prepare()
+    image = None
+    if target.runs_from_image and spec.image is not None:
+        from launcher.image.build import build_image
+
+        built = build_image(spec, Path(job_file).resolve().parent, feedback=feedback)
+        spec, image = built.spec, built.reference  # the job reads its files from the image
     try:
         storage.write_text(layout.uri(files.SPEC), spec.model_dump_json(indent=2))
         current = {} if not resume else _read_json(storage, layout.uri(files.STATUS))
         status = merged_status(current, "PENDING", run_id=run.run_id, attempt=run.attempt,
                                ray_job_id=run.ray_job_id, target=spec.target.kind,
-                               address=spec.target.address, submitted_at=run.submitted_at)
+                               address=spec.target.endpoint, submitted_at=run.submitted_at,
+                               image=image)
         storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
         target.submit(spec, layout, run.ray_job_id, env)
     except Exception as err:
@@ -68,9 +76,28 @@ def submit(job_file: str | Path, resume: str | None = None) -> RunRecord:
             storage.delete_tree(layout.root)
         if isinstance(err, LaunchError):
             raise
-        raise LaunchError(f"could not submit to {spec.target.address}: {err}") from err
+        raise LaunchError(f"could not submit to {spec.target.endpoint}: {err}") from err
     runs.save(run)
     return run
+
+
+def dry_run(job_file: str | Path, overrides: dict | None = None) -> str:
+    """What `submit` would create, without creating, building or pushing anything: the
+    RayJob manifests for kubernetes (with the image tag the build would push), else the
+    resolved spec the Ray job would read."""
+    spec = load_spec(job_file, overrides)
+    if spec.target.kind != "kubernetes":
+        return spec.model_dump_json(indent=2) + "\n"
+    import tempfile
+
+    from launcher.image.build import plan_image
+    from launcher.kube.render import manifests_yaml
+
+    run_id = runs.new_run_id(spec.name)
+    layout = RunLayout.for_run(spec.storage.uri, spec.name, run_id)
+    with tempfile.TemporaryDirectory(prefix="launch-plan-") as folder:
+        plan = plan_image(spec, Path(job_file).resolve().parent, Path(folder))
+    return manifests_yaml(plan.layer.spec, layout, run_id, plan.reference)
 
 
 def build(job_file: str | Path, builder: str | None = None,
@@ -166,7 +193,12 @@ def stop(run: RunRecord, timeout_s: float = 60) -> JobInfo:
     return info
 
 
-def list_runs(address: str) -> list[JobInfo]:
+def list_runs(address: str, namespace: str | None = None,
+              context: str | None = None) -> list[JobInfo]:
+    """The runs launch submitted to the Ray head at `address`, or, given a namespace, the
+    RayJobs it created there."""
+    if namespace:
+        return make_target("kubernetes", f"kubernetes://{namespace}/{context or ''}").list()
     return make_target("local", address).list()
 
 

@@ -84,11 +84,26 @@ def submit(
     resume: str = typer.Option(None, "--resume", metavar="RUN",
                                help="Continue this FAILED or STOPPED run from its last "
                                "checkpoint, in its own results folder."),
+    target: str = typer.Option(None, "--target", help="local or kubernetes (overrides "
+                               "target.kind)."),
+    context: str = typer.Option(None, "--context", help="kubeconfig context (overrides "
+                                "target.kubernetes.context)."),
+    namespace: str = typer.Option(None, "--namespace", help="Kubernetes namespace "
+                                  "(overrides target.kubernetes.namespace)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created (the "
+                                 "RayJob YAML for kubernetes, else the resolved spec); create, "
+                                 "build and push nothing."),
 ) -> None:
     """Validate a job and run it on its target; print the run id and where to watch it."""
     from launcher import api
+    from launcher.image.console import terminal_feedback
 
-    run = api.submit(job_file, resume=resume)
+    overrides = _target_overrides(target, context, namespace)
+    if dry_run:
+        typer.echo(api.dry_run(job_file, overrides), nl=False)
+        return
+    run = api.submit(job_file, resume=resume, feedback=terminal_feedback(),
+                     overrides=overrides)
     target = api.target_of(run)
     typer.echo(f"submitted {run.run_id}" + (f" (attempt {run.attempt})" if resume else ""))
     typer.echo(f"  dashboard: {target.dashboard_url(run.ray_job_id)}")
@@ -133,6 +148,14 @@ def run_image(
     typer.echo(f"{image.reference}: smoke run SUCCEEDED; results in {layout.root}")
 
 
+def _target_overrides(kind: str | None, context: str | None, namespace: str | None) -> dict:
+    """Spec overrides from the target flags (validated with the file, like its own values)."""
+    kubernetes = {k: v for k, v in (("context", context), ("namespace", namespace)) if v}
+    target = {**({"kind": kind} if kind else {}),
+              **({"kubernetes": kubernetes} if kubernetes else {})}
+    return {"target": target} if target else {}
+
+
 @app.command()
 def status(run_id: str = RunId) -> None:
     """The state of a run."""
@@ -164,6 +187,9 @@ def logs(
 @app.command("list")
 def list_runs(
     address: str = Address,
+    namespace: str = typer.Option(None, "--namespace", help="List the RayJobs launch created "
+                                  "in this Kubernetes namespace instead."),
+    context: str = typer.Option(None, "--context", help="kubeconfig context for --namespace."),
     storage: str = typer.Option(None, "--storage", help="List the runs kept under this storage "
                                 "URI instead (works without any Ray head)."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", envvar="AWS_ENDPOINT_URL",
@@ -179,7 +205,7 @@ def list_runs(
         return
     rows = [(job.run_id, job.state,
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
-             job.run_dir or "") for job in api.list_runs(address)]
+             job.run_dir or "") for job in api.list_runs(address, namespace, context)]
     _print_table(("RUN ID", "STATE", "STARTED", "RESULTS"), rows)
 
 
@@ -216,6 +242,20 @@ def results(
     if download:
         count = api.download(run, download)
         typer.echo(f"\ndownloaded {count} files to {download}")
+
+
+@app.command()
+def dashboard(run_id: str = RunId) -> None:
+    """The Ray dashboard of a run; for kubernetes runs, a port-forward held until Ctrl-C."""
+    from launcher import api
+
+    run = api.record(run_id)
+    with api.target_of(run).dashboard(run.ray_job_id) as url:
+        typer.echo(url)
+        if run.target == "kubernetes":
+            typer.echo("forwarding to the head pod; Ctrl-C to stop", err=True)
+            while True:
+                time.sleep(3600)
 
 
 @local_app.command("up")

@@ -18,11 +18,16 @@ Loc = tuple[str, ...]
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
-def load_spec(path: str | Path) -> JobSpec:
-    """Read, parse, validate and resolve a job file; raise SpecError listing every problem."""
+def load_spec(path: str | Path, overrides: dict | None = None) -> JobSpec:
+    """Read, parse, validate and resolve a job file; raise SpecError listing every problem.
+
+    `overrides` (nested like the file, e.g. from command-line flags) replace the file's values
+    before validation, so they are checked exactly like the file.
+    """
     path = Path(path)
     text = _read_text(path)
     data, positions = _parse_yaml(text, path)
+    _merge(data, overrides or {})
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as err:
@@ -31,6 +36,14 @@ def load_spec(path: str | Path) -> JobSpec:
     if problems:
         raise SpecError([_line(path, positions, loc, msg) for loc, msg in problems])
     return resolved
+
+
+def _merge(into: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def _read_text(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from launcher.layout import RunLayout
@@ -23,6 +24,10 @@ class JobInfo:
 
 
 class Target(ABC):
+    # True where the job runs from its pushed image (the spec needs an `image` section);
+    # False where launch ships the code with the Ray job instead.
+    runs_from_image: bool = False
+
     @abstractmethod
     def prepare(self) -> None:
         """Make the cluster reachable (start it where that is the target's job)."""
@@ -50,3 +55,9 @@ class Target(ABC):
 
     @abstractmethod
     def dashboard_url(self, run_id: str | None = None) -> str: ...
+
+    @contextmanager
+    def dashboard(self, run_id: str) -> Iterator[str]:
+        """A dashboard URL this machine can open while the block runs (targets whose
+        dashboard sits inside a cluster forward a local port)."""
+        yield self.dashboard_url(run_id)

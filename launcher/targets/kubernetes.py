@@ -33,6 +33,8 @@ POLL_S = 2.0
 
 
 class KubernetesTarget(Target):
+    runs_from_image = True
+
     def __init__(self, namespace: str, context: str | None):
         self.cluster = Cluster(namespace, context)
 

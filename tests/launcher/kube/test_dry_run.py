@@ -1,0 +1,54 @@
+"""`launch submit --target kubernetes --dry-run`: the manifests a user would get, from the CLI,
+with nothing built, pushed, submitted or recorded."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import yaml
+from kube_checks import rayjob_validator, schema_errors
+
+from conftest import EXAMPLES
+from launcher.image.build import plan_image
+from launcher.spec.load import load_spec
+
+__all__ = ["rayjob_validator"]  # the fixture, imported for pytest
+
+
+def write_job(folder: Path) -> Path:
+    job = folder / "job.yaml"
+    job.write_text(yaml.safe_dump({
+        "name": "dry", "model": {"name_or_path": "gpt2"},
+        "data": {"path": str(EXAMPLES / "data" / "debian_describe.jsonl")},
+        "storage": {"uri": "s3://runs/dry", "endpoint_url": "http://127.0.0.1:9"},
+        # Nothing listens on port 9: a dry run must not need the registry or the store.
+        "image": {"repository": "127.0.0.1:9/launch/dry"}}))
+    return job
+
+
+def test_dry_run_prints_a_valid_rayjob_with_the_content_tag_and_creates_nothing(
+        cli, tmp_path, launch_home, rayjob_validator):
+    job = write_job(tmp_path)
+    result = cli("submit", job, "--target", "kubernetes", "--namespace", "team-a",
+                 "--context", "kind-launch", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    secret, rayjob = yaml.safe_load_all(result.stdout)
+    assert secret["kind"] == "Secret" and rayjob["kind"] == "RayJob"
+    assert schema_errors(rayjob_validator, rayjob) == []
+    assert rayjob["metadata"]["namespace"] == "team-a"  # the flag overrides the file
+    with tempfile.TemporaryDirectory() as folder:
+        overrides = {"target": {"kind": "kubernetes", "kubernetes": {
+            "namespace": "team-a", "context": "kind-launch"}}}
+        plan = plan_image(load_spec(job, overrides), job.parent, Path(folder))
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert head["containers"][0]["image"] == plan.reference  # what `launch build` would push
+    assert rayjob["spec"]["entrypoint"].endswith("/spec.json")
+    assert not (launch_home / "runs").exists() or not any((launch_home / "runs").iterdir())
+
+
+def test_a_bad_flag_value_is_a_one_line_spec_error(cli, tmp_path):
+    result = cli("submit", write_job(tmp_path), "--target", "kubernetes", "--namespace",
+                 "Not_A_Namespace", "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "target.kubernetes.namespace" in result.stderr
