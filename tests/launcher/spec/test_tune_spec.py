@@ -1,0 +1,98 @@
+"""`tune:` sections that cannot run fail at `launch validate`: one located line each, exit 2."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import EXAMPLES
+from launcher.spec.load import load_spec
+
+JOB = f"""\
+name: sweep-test
+model:
+  name_or_path: gpt2
+data:
+  path: {EXAMPLES / "data" / "debian_describe.jsonl"}
+training:
+  max_steps: 40
+  eval_steps: 10
+"""
+LR = "  space:\n    training:\n      learning_rate: {loguniform: [0.0001, 0.01]}\n"
+
+# (case id, tune section, text on the line the error points at, words the message says)
+CASES = [
+    ("empty-space", "tune:\n  metric: eval_loss\n  space: {}\n", "space:",
+     "the search space is empty"),
+    ("empty-section", "tune:\n  metric: eval_loss\n  space:\n    training: {}\n", "space:",
+     "the search space is empty"),
+    ("unknown-field", "tune:\n  metric: eval_loss\n  space:\n    training:\n"
+     "      learning_rat: {choice: [0.1]}\n", "space:",
+     "`training` has no field `learning_rat`; did you mean `learning_rate`?"),
+    ("unknown-section", "tune:\n  metric: eval_loss\n  space:\n    scale:\n"
+     "      num_workers: {choice: [1, 2]}\n", "space:", "'training' or 'method'"),
+    ("value-the-field-refuses", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
+     "      dropout: {uniform: [0.0, 1.5]}\n", "space:", "1.5 does not fit method.dropout"),
+    ("two-kinds", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
+     "      r: {choice: [4], grid: [8]}\n", "space:", "give exactly one of choice, grid"),
+    ("low-above-high", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
+     "      r: {randint: [16, 4]}\n", "space:", "low must be below high"),
+    ("grid-with-num-samples", "tune:\n  metric: eval_loss\n  search: grid\n  num_samples: 3\n"
+     "  space:\n    method:\n      r: {grid: [4, 8]}\n", "num_samples: 3",
+     "search grid runs every grid point once"),
+    ("grid-search-with-a-range", "tune:\n  metric: eval_loss\n  search: grid\n" + LR, "space:",
+     "search grid takes only `grid` values"),
+    ("optuna-with-grid", "tune:\n  metric: eval_loss\n  search: optuna\n  space:\n"
+     "    method:\n      r: {grid: [4, 8]}\n", "space:", "use choice instead of grid"),
+    ("asha-without-metric", "tune:\n  scheduler: asha\n" + LR, "tune:",
+     "tune.metric: required key is missing"),
+    ("unknown-metric", "tune:\n  metric: accuracy\n" + LR, "metric: accuracy",
+     "'eval_loss' or 'loss'"),
+    ("asha-settings-without-asha", "tune:\n  metric: eval_loss\n  asha:\n    grace_period: 5\n"
+     + LR, "asha:", "used only with scheduler: asha"),
+    ("asha-grace-beyond-max-t", "tune:\n  metric: eval_loss\n  scheduler: asha\n  asha:\n"
+     "    grace_period: 40\n" + LR, "asha:", "grace_period (40) must be below max_t (40)"),
+    ("unknown-scheduler", "tune:\n  metric: eval_loss\n  scheduler: hyperband\n" + LR,
+     "scheduler: hyperband", "'none' or 'asha'"),
+]
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize("tune,needle,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_sweep_gives_one_located_line(tmp_path, cli, tune, needle, words):
+    text = JOB + tune
+    job = tmp_path / "job.yaml"
+    job.write_text(text)
+    result = cli("validate", job)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, lines
+    match = re.match(rf"^{re.escape(str(job))}:(\d+):(\d+): (.+)$", lines[0])
+    assert match and int(match.group(1)) == _line_of(text, needle), lines[0]
+    assert words in match.group(3), lines[0]
+
+
+def test_asha_needs_a_horizon_and_evaluations(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.replace("  max_steps: 40\n", "") + "tune:\n  metric: eval_loss\n"
+                   "  scheduler: asha\n" + LR)
+    assert "set asha.max_t or training.max_steps" in cli("validate", job).stderr
+    job.write_text(JOB.replace("  eval_steps: 10\n", "") + "tune:\n  metric: eval_loss\n"
+                   "  scheduler: asha\n" + LR)
+    assert "set training.eval_steps" in cli("validate", job).stderr
+
+
+def test_a_valid_sweep_resolves_its_defaults(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB + "tune:\n  metric: eval_loss\n  scheduler: asha\n  num_samples: 4\n"
+                   + LR + "    method:\n      r: {choice: [4, 8]}\n"
+                   "      target_modules: {choice: [[c_attn], all-linear]}\n")
+    tune = load_spec(job).tune
+    assert (tune.mode, tune.search, tune.asha.grace_period, tune.asha.max_t) == \
+        ("min", "random", 10, 40)  # max_t defaults to training.max_steps
+    assert list(tune.params()) == ["tune.space.training.learning_rate", "tune.space.method.r",
+                                   "tune.space.method.target_modules"]
