@@ -1,4 +1,5 @@
-"""Hugging Face Trainer callbacks: metrics to storage, and a checkpoint at the final step."""
+"""Hugging Face Trainer callbacks: metrics to storage, a checkpoint at the final step, and the
+metric a sweep's scheduler watches."""
 
 from __future__ import annotations
 
@@ -76,3 +77,20 @@ class CheckpointLastStep(TrainerCallback):
         if state.global_step >= state.max_steps:
             control.should_save = True
         return control
+
+
+class ReportMetric(TrainerCallback):
+    """In a sweep's trial: every log record holding the metric goes to `ray.train.report`.
+
+    Every rank logs the same (gathered) values at the same steps, so every rank reports: Ray
+    Train's report is a barrier. The checkpoints still go through RayTrainReportCallback.
+    """
+
+    def __init__(self, metric: str):
+        self.metric = metric
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and self.metric in logs:
+            import ray.train
+
+            ray.train.report({**logs, "step": state.global_step, "epoch": state.epoch})

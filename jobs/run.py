@@ -84,6 +84,12 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
           flush=True)
 
     ray.init()
+    if spec.tune is not None:
+        from jobs.tune import sweep
+
+        # A sweep restores itself (Tuner.restore) when the run's tune/ folder holds one: the
+        # `launch submit --resume` of a sweep whose driver died lands here again.
+        return sweep(spec, storage)
     result = train(spec, storage)
     records = read_metrics(storage)
     plot_losses(storage, records)

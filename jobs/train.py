@@ -20,8 +20,14 @@ from jobs.storage import RunStorage
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of complete checkpoints
 
 
-def train(spec: JobSpec, storage: RunStorage) -> dict:
-    """Run the training on the Ray cluster; return rank 0's final numbers."""
+def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
+          callbacks: list | None = None) -> dict:
+    """Run the training on the Ray cluster; return rank 0's final numbers.
+
+    A sweep's trial (jobs.tune) passes `report`, a metric name: every log record holding it
+    also goes to `ray.train.report`, where `callbacks` (Ray Train callbacks, e.g. Tune's
+    TuneReportCallback) see it while the trial runs.
+    """
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -31,7 +37,8 @@ def train(spec: JobSpec, storage: RunStorage) -> dict:
     scale = spec.scale
     trainer = TorchTrainer(
         train_loop_per_worker=train_worker,
-        train_loop_config={"spec": spec.model_dump(mode="json"), "run": storage.layout.root},
+        train_loop_config={"spec": spec.model_dump(mode="json"), "run": storage.layout.root,
+                           "report": report},
         scaling_config=ray.train.ScalingConfig(
             num_workers=scale.num_workers,
             use_gpu=scale.gpus_per_worker > 0,
@@ -43,7 +50,8 @@ def train(spec: JobSpec, storage: RunStorage) -> dict:
         # latest checkpoint it reported.
         run_config=ray.train.RunConfig(
             storage_path=storage.root, name=CHECKPOINTS, storage_filesystem=storage.filesystem,
-            failure_config=ray.train.FailureConfig(max_failures=spec.training.max_failures)),
+            failure_config=ray.train.FailureConfig(max_failures=spec.training.max_failures),
+            callbacks=callbacks),
     )
     result = trainer.fit()
     kept = _prune_unregistered_checkpoints(storage)
@@ -77,7 +85,7 @@ def train_worker(config: dict) -> dict:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
     from jobs.data import IGNORE_INDEX, load_splits, tokenize
-    from jobs.callbacks import CheckpointLastStep, MetricsFileCallback
+    from jobs.callbacks import CheckpointLastStep, MetricsFileCallback, ReportMetric
     from jobs.model import load_model, load_tokenizer
 
     spec = JobSpec.model_validate(config["spec"])
@@ -107,6 +115,8 @@ def train_worker(config: dict) -> dict:
                    CheckpointLastStep(),
                    RayTrainReportCallback()],
     )
+    if config["report"]:
+        trainer.add_callback(ReportMetric(config["report"]))
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
     trainer.train(resume_from_checkpoint=resume_from)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]

@@ -3,6 +3,7 @@
     <storage.uri>/<job name>/<run id>/
       spec.json  status.json  metrics.jsonl  summary.json
       logs/driver.log  checkpoints/  model/  plots/
+      tune/            a sweep's trials (each trial folder laid out like a run) and best.json
 
 A run's root is a local path or an s3:// URI. The run's folder is the one that holds its
 spec.json, so `python -m jobs.run --spec <root>/spec.json` tells the job everything: what to
@@ -23,11 +24,14 @@ DRIVER_LOG = "logs/driver.log"
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 PLOTS = "plots"
+TUNE = "tune"  # a sweep: Ray Tune's experiment folder; tune/<trial id>/ is laid out like a run
+TRIALS = f"{TUNE}/trials.json"  # every trial: id, state, config, final metric, steps
+BEST = f"{TUNE}/best.json"  # the best trial: id, config, metric, checkpoint
 # How a job reaches S3 besides the standard AWS variables: "true" for path-style addressing.
 S3_PATH_STYLE_ENV = "LAUNCH_S3_PATH_STYLE"
 ARTIFACTS = {"spec": SPEC, "status": STATUS, "metrics": METRICS, "summary": SUMMARY,
              "driver log": DRIVER_LOG, "checkpoints": CHECKPOINTS, "model": MODEL,
-             "plots": PLOTS}
+             "plots": PLOTS, "sweep trials": TRIALS, "best trial": BEST}
 
 
 @dataclass(frozen=True)
