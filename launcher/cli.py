@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
 from launcher.errors import JobFailed, LaunchError
+from launcher.output import Format, error_json, table, to_json, wants_json
 from launcher.settings import default_address
+from launcher.starter import TASKS
 
 app = typer.Typer(
     help="One YAML file to a fine-tuning run on a Ray cluster.",
@@ -29,6 +32,8 @@ JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False)
 RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).")
 Address = typer.Option(default_address(), "--address", envvar="LAUNCH_RAY_ADDRESS",
                        help="Ray dashboard address.")
+Output = typer.Option(Format.text, "--output", "-o",
+                      help="text, or json: one JSON document on stdout for scripts.")
 
 
 def main() -> None:
@@ -36,6 +41,8 @@ def main() -> None:
     try:
         app()
     except LaunchError as err:
+        if wants_json(sys.argv[1:]):
+            print(error_json(err))
         for line in err.lines():
             print(line if err.exit_code == 2 else f"error: {line}", file=sys.stderr)
         sys.exit(err.exit_code)
@@ -51,12 +58,50 @@ def main() -> None:
 
 
 @app.command()
-def validate(job_file: Path = JobFile) -> None:
+def validate(job_file: Path = JobFile, output: Format = Output) -> None:
     """Check a job file; print OK or one line per problem (FILE:LINE:COL: field: message)."""
     from launcher.spec.load import load_spec
 
-    load_spec(job_file)
-    typer.echo(f"{job_file}: OK")
+    spec = load_spec(job_file)
+    _emit(output, {"file": job_file, "valid": True, "name": spec.name,
+                   "target": spec.target.kind}, [f"{job_file}: OK"])
+
+
+@app.command()
+def doctor(
+    job_file: Path = typer.Argument(None, help="A job file: also check what it needs (storage, "
+                                    "registry, kube context, GPUs).", show_default=False),
+    output: Format = Output,
+) -> None:
+    """Check this machine and the job's servers: each check ✓ or ✗ with a fix; exit 1 when
+    something the job needs is ✗."""
+    from launcher.doctor import diagnose
+
+    report = diagnose(job_file)
+    _emit(output, {"ok": report.ok, "checks": report.checks}, report.lines())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("job.yaml"), help="The job file to write (a folder gets "
+                                "job.yaml)."),
+    task: str = typer.Option("causal_lm", "--task", help="What the job trains: "
+                             f"{', '.join(f'{name} ({t.summary})' for name, t in TASKS.items())}."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing job file."),
+    output: Format = Output,
+) -> None:
+    """Write a commented starter job file (and sample data) that passes `launch validate`."""
+    from launcher.starter import write_starter
+
+    made = write_starter(path, task, force)
+    lines = [f"wrote {made.job_file} ({made.task})"]
+    if made.data_file:
+        lines.append(f"wrote {made.data_file} (sample rows: replace them with your data)")
+    lines.append(f"next: edit it, then `launch doctor {made.job_file}` and "
+                 f"`launch submit {made.job_file} --follow`")
+    _emit(output, made, lines)
 
 
 @app.command()
@@ -93,6 +138,7 @@ def submit(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created (the "
                                  "RayJob YAML for kubernetes, else the resolved spec); create, "
                                  "build and push nothing."),
+    output: Format = Output,
 ) -> None:
     """Validate a job and run it on its target; print the run id and where to watch it."""
     from launcher import api
@@ -104,12 +150,21 @@ def submit(
         return
     run = api.submit(job_file, resume=resume, feedback=terminal_feedback(),
                      overrides=overrides)
-    target = api.target_of(run)
+    submitted = {"run_id": run.run_id, "attempt": run.attempt, "ray_job_id": run.ray_job_id,
+                 "dashboard": api.target_of(run).dashboard_url(run.ray_job_id),
+                 "results": run.run_dir}
+    if output == Format.json:
+        if follow:  # the log goes to stderr, the outcome into the document
+            submitted["state"] = _follow(run, sys.stderr).state
+        typer.echo(to_json(submitted))
+        if follow and submitted["state"] != "SUCCEEDED":
+            raise typer.Exit(JobFailed.exit_code)
+        return
     typer.echo(f"submitted {run.run_id}" + (f" (attempt {run.attempt})" if resume else ""))
-    typer.echo(f"  dashboard: {target.dashboard_url(run.ray_job_id)}")
+    typer.echo(f"  dashboard: {submitted['dashboard']}")
     typer.echo(f"  results:   {run.run_dir}")
     if follow:
-        _follow(run)
+        _finish(run, _follow(run))
     else:
         typer.echo(f"  follow:    launch logs {run.run_id} -f")
 
@@ -119,6 +174,7 @@ def build(
     job_file: Path = JobFile,
     builder: str = typer.Option(None, "--builder", help="auto, docker or oci (default: the "
                                 "spec's image.builder)."),
+    output: Format = Output,
 ) -> None:
     """Build and push the job's image (nothing when it is already in the registry); print its
     reference."""
@@ -130,7 +186,10 @@ def build(
     image = api.build(job_file, builder, terminal_feedback())
     typer.echo(f"{image.builder} build in {image.seconds:.1f} s, {image.bytes_pushed} bytes "
                f"uploaded by launch (code layer {image.code_layer_bytes} bytes)", err=True)
-    typer.echo(image.reference)
+    _emit(output, {"reference": image.reference, "runtime_reference": image.runtime_reference,
+                   "builder": image.builder, "bytes_pushed": image.bytes_pushed,
+                   "code_layer_bytes": image.code_layer_bytes, "seconds": image.seconds},
+          [image.reference])
 
 
 @app.command("run-image")
@@ -138,6 +197,7 @@ def run_image(
     job_file: Path = JobFile,
     results: Path = typer.Option(Path("smoke-runs"), "--results",
                                  help="Folder the smoke run's results go to."),
+    output: Format = Output,
 ) -> None:
     """Build the job's image and run it here with podman/docker on tiny settings (1 worker,
     2 steps), so a missing dependency shows up before any cluster time is spent."""
@@ -145,7 +205,8 @@ def run_image(
     from launcher.image.console import terminal_feedback
 
     image, layout = api.run_image(job_file, results, terminal_feedback())
-    typer.echo(f"{image.reference}: smoke run SUCCEEDED; results in {layout.root}")
+    _emit(output, {"reference": image.reference, "state": "SUCCEEDED", "results": layout.root},
+          [f"{image.reference}: smoke run SUCCEEDED; results in {layout.root}"])
 
 
 def _target_overrides(kind: str | None, context: str | None, namespace: str | None) -> dict:
@@ -157,15 +218,16 @@ def _target_overrides(kind: str | None, context: str | None, namespace: str | No
 
 
 @app.command()
-def status(run_id: str = RunId) -> None:
+def status(run_id: str = RunId, output: Format = Output) -> None:
     """The state of a run."""
     from launcher import api
 
     run = api.record(run_id)
     info = api.status(run)
-    typer.echo(f"{run.run_id}: {info.state}")
+    lines = [f"{run.run_id}: {info.state}"]
     if info.message and info.state != "SUCCEEDED":
-        typer.echo(f"  {info.message.splitlines()[0]}")
+        lines.append(f"  {info.message.splitlines()[0]}")
+    _emit(output, _run_info(run, info), lines)
 
 
 @app.command()
@@ -173,12 +235,13 @@ def logs(
     run_id: str = RunId,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
 ) -> None:
-    """A run's driver log (training progress, errors)."""
+    """A run's driver log (training progress, errors); followed on a terminal, with a
+    progress bar (step/total, loss, tokens/s, ETA)."""
     from launcher import api
 
     run = api.record(run_id)
     if follow:
-        _follow(run)
+        _finish(run, _follow(run))
     else:
         for chunk in api.logs(run, follow=False):
             typer.echo(chunk, nl=False)
@@ -194,29 +257,33 @@ def list_runs(
                                 "URI instead (works without any Ray head)."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", envvar="AWS_ENDPOINT_URL",
                                      help="S3 endpoint for --storage."),
+    output: Format = Output,
 ) -> None:
     """The runs launch submitted to the Ray head at --address, or kept in --storage."""
     from launcher import api
 
     if storage:
+        stored = api.stored_runs(storage, endpoint_url)
         rows = [(run.run_id, run.state, "" if run.eval_loss is None else f"{run.eval_loss:.4g}",
-                 run.uri) for run in api.stored_runs(storage, endpoint_url)]
-        _print_table(("RUN ID", "STATE", "EVAL LOSS", "RESULTS"), rows)
+                 run.uri) for run in stored]
+        _emit(output, stored, table(("RUN ID", "STATE", "EVAL LOSS", "RESULTS"), rows))
         return
+    jobs = api.list_runs(address, namespace, context)
     rows = [(job.run_id, job.state,
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
-             job.run_dir or "") for job in api.list_runs(address, namespace, context)]
-    _print_table(("RUN ID", "STATE", "STARTED", "RESULTS"), rows)
+             job.run_dir or "") for job in jobs]
+    _emit(output, jobs, table(("RUN ID", "STATE", "STARTED", "RESULTS"), rows))
 
 
 @app.command()
-def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False)) -> None:
+def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False),
+         output: Format = Output) -> None:
     """Stop a running job."""
     from launcher import api
 
     run = api.record(run_id)
     info = api.stop(run)
-    typer.echo(f"{run.run_id}: {info.state}")
+    _emit(output, _run_info(run, info), [f"{run.run_id}: {info.state}"])
 
 
 @app.command()
@@ -224,24 +291,24 @@ def results(
     run_id: str = RunId,
     download: Path = typer.Option(None, "--download", help="Also copy the model and every "
                                   "artifact but the checkpoints into this folder."),
+    output: Format = Output,
 ) -> None:
     """A run's final metrics and where every artifact is (read from storage alone)."""
     from launcher import api
 
     run = api.record(run_id)
     outcome = api.results(run)
-    typer.echo(f"{outcome.run_id}: {outcome.state}")
-    typer.echo(f"results in {outcome.run_dir}\n")
+    count = api.download(run, download) if download else None
     metrics = [(key, f"{value:.4g}" if isinstance(value, float) else str(value))
                for key, value in outcome.summary.items()
                if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    lines = [f"{outcome.run_id}: {outcome.state}", f"results in {outcome.run_dir}", ""]
     if metrics:
-        _print_table(("METRIC", "VALUE"), metrics)
-        typer.echo("")
-    _print_table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
+        lines += [*table(("METRIC", "VALUE"), metrics), ""]
+    lines += table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
     if download:
-        count = api.download(run, download)
-        typer.echo(f"\ndownloaded {count} files to {download}")
+        lines += ["", f"downloaded {count} files to {download}"]
+    _emit(output, {**asdict(outcome), "downloaded": count}, lines)
 
 
 @app.command()
@@ -282,12 +349,18 @@ def local_down() -> None:
         typer.echo("no Ray head started by launch is running")
 
 
-def _follow(run) -> None:
+def _follow(run, stream=None):
+    """Stream the run's log to its end (with a progress bar on a terminal); its final info."""
     from launcher import api
+    from launcher.progress import LogView
 
-    for chunk in api.logs(run, follow=True):
-        typer.echo(chunk, nl=False)
-    info = api.wait(run, timeout_s=30)
+    with LogView(stream or sys.stdout) as view:
+        for chunk in api.logs(run, follow=True):
+            view.feed(chunk)
+    return api.wait(run, timeout_s=30)
+
+
+def _finish(run, info) -> None:
     typer.echo(f"{run.run_id}: {info.state}")
     if info.state != "SUCCEEDED":
         raise JobFailed(f"run {run.run_id} ended {info.state}: "
@@ -295,8 +368,15 @@ def _follow(run) -> None:
     typer.echo(f"results: launch results {run.run_id}")
 
 
-def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Plain aligned columns: ids and paths are for copying, so nothing wraps or is cut."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    for row in (headers, *rows):
-        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+def _run_info(run, info) -> dict:
+    """A run's state for --output json: the Ray job's info under the run's own id."""
+    return {**asdict(info), "run_id": run.run_id, "ray_job_id": run.ray_job_id}
+
+
+def _emit(output: Format, document, lines: list[str]) -> None:
+    """Print a result: `lines` for people, or `document` as one line of JSON."""
+    if output == Format.json:
+        typer.echo(to_json(document))
+    else:
+        for line in lines:
+            typer.echo(line)

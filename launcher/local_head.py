@@ -53,14 +53,27 @@ def token_path() -> Path:
 
 def probe(address: str, headers: dict[str, str]) -> int | None:
     """HTTP status of the Jobs API version endpoint, or None when nothing answers."""
+    return _version_endpoint(address, headers)[0]
+
+
+def ray_version(address: str, headers: dict[str, str]) -> str | None:
+    """The Ray version of the head at `address`, or None when it does not tell."""
+    status, body = _version_endpoint(address, headers)
+    try:
+        return json.loads(body).get("ray_version") if status == 200 else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _version_endpoint(address: str, headers: dict[str, str]) -> tuple[int | None, bytes]:
     request = urllib.request.Request(f"{address.rstrip('/')}/api/version", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=3) as response:
-            return response.status
+            return response.status, response.read()
     except urllib.error.HTTPError as err:
-        return err.code
+        return err.code, b""
     except (urllib.error.URLError, OSError):
-        return None
+        return None, b""
 
 
 def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None) -> HeadState:

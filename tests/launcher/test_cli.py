@@ -11,7 +11,7 @@ def test_help_lists_every_command(cli):
     result = cli("--help")
     assert result.returncode == 0
     for command in ("validate", "schema", "submit", "status", "logs", "list", "stop", "results",
-                    "local"):
+                    "local", "doctor", "init"):
         assert command in result.stdout
 
 
@@ -54,3 +54,50 @@ def test_readme_reference_is_generated_from_the_schema(cli):
     documented = readme[readme.index(start) + len(start):readme.index(end)]
     assert documented == cli("schema", "--markdown").stdout, (
         "README's job.yaml reference is stale: run scripts/update_readme_reference.py")
+
+
+def test_init_writes_a_commented_job_that_validates_as_written(cli, tmp_path):
+    project = tmp_path / "my-project"
+    made = cli("init", project)
+    assert made.returncode == 0, made.stderr
+    job = project / "job.yaml"
+    text = job.read_text()
+    assert text.startswith("# my-project: fine-tune a causal language model")
+    assert "name: my-project" in text and text.count("#") > 20  # every section explained
+    assert cli("validate", job).stdout.strip() == f"{job}: OK"
+    rows = (project / "data" / "train.jsonl").read_text().splitlines()
+    assert len(rows) >= 10 and set(json.loads(rows[0])) == {"prompt", "response"}
+
+    again = cli("init", project)  # never overwrites a job file by accident
+    assert again.returncode == 1 and "exists; pass --force" in again.stderr
+    assert job.read_text() == text
+    forced = cli("init", job, "--force", "--task", "causal_lm", "--output", "json")
+    assert json.loads(forced.stdout) == {"task": "causal_lm", "job_file": str(job),
+                                         "data_file": None}  # the user's data is kept
+
+    unknown = cli("init", tmp_path / "other.yaml", "--task", "image_classification")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == ("error: unknown task `image_classification`; launch "
+                                      "knows: causal_lm")
+
+
+def test_output_json_is_one_document_on_stdout_for_results_and_errors(cli, tmp_path):
+    from conftest import EXAMPLES
+
+    valid = cli("validate", EXAMPLES / "quickstart.yaml", "-o", "json")
+    assert valid.returncode == 0
+    assert json.loads(valid.stdout) == {"file": str(EXAMPLES / "quickstart.yaml"),
+                                        "valid": True, "name": "quickstart", "target": "local"}
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad_Name\nmodel: {name_or_path: gpt2}\n")
+    invalid = cli("validate", bad, "--output=json")
+    assert invalid.returncode == 2
+    document = json.loads(invalid.stdout)
+    assert document["exit_code"] == 2 and len(document["problems"]) == 2
+    assert any(line.startswith(f"{bad}:1:1: name: use lowercase") for line in document["problems"])
+    assert invalid.stderr.splitlines() == document["problems"]  # people still read stderr
+
+    unknown = cli("status", "no-such-run", "--output", "json")
+    assert unknown.returncode == 1
+    assert json.loads(unknown.stdout)["error"].startswith("unknown run id `no-such-run`")

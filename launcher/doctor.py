@@ -1,0 +1,226 @@
+"""`launch doctor`: is this machine (and what a job file names) ready to run jobs?
+
+Each check says ✓ or ✗, what it found, and how to fix a ✗. A check is `needed` when the job
+cannot run without it; the report is OK when every needed check passes. Without a job file
+the checks are those of the defaults (the local target at LAUNCH_RAY_ADDRESS).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from launcher import local_head, ray_auth
+from launcher.errors import LaunchError
+from launcher.settings import default_address
+from launcher.spec.models import JobSpec
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""  # how to fix it, for a ✗
+    needed: bool = True  # False: shown, but the job can run without it
+
+    def __post_init__(self) -> None:
+        self.hint = "" if self.ok else self.hint
+
+    def lines(self) -> list[str]:
+        mark = "✓" if self.ok else "✗"
+        note = "" if self.ok or self.needed else " (not needed by this job)"
+        lines = [f"{mark} {self.name}: {self.detail}{note}"]
+        if not self.ok and self.hint:
+            lines.append(f"  fix: {self.hint}")
+        return lines
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok or not check.needed for check in self.checks)
+
+    def lines(self) -> list[str]:
+        return [line for check in self.checks for line in check.lines()]
+
+
+def diagnose(job_file: Path | None = None) -> Report:
+    """Run every check that applies to `job_file` (or to the defaults)."""
+    from launcher.spec.load import load_spec
+
+    spec = load_spec(job_file) if job_file else None
+    kind = spec.target.kind if spec else "local"
+    checks = [python_version(), packages("launch's client packages", extra=None)]
+    if kind == "local":  # the local target trains on this machine
+        checks.append(packages("training stack (the local target trains here)", extra="train"))
+        address = spec.target.address if spec else default_address()
+        checks.append(ray_head(address, _image_ray_version(spec)))
+    if spec is not None:
+        if kind == "kubernetes":
+            checks.append(kubernetes(spec))
+        checks.append(storage(spec))
+        if spec.image is not None:
+            checks.append(registry(spec))
+        if spec.scale.gpus_per_worker > 0 and kind == "local":
+            checks.append(local_gpus(spec))
+    return Report(checks)
+
+
+def python_version() -> Check:
+    from packaging.specifiers import SpecifierSet
+
+    wanted = metadata.metadata("launch").get("Requires-Python") or ""
+    found = platform.python_version()
+    ok = SpecifierSet(wanted).contains(found)
+    return Check("python", ok, f"{found} (launch needs {wanted or 'any'})",
+                 f"use a Python {wanted} interpreter for launch's virtualenv")
+
+
+def packages(name: str, extra: str | None) -> Check:
+    """launch's pinned requirements (its base ones, or one extra) against what is installed."""
+    from packaging.requirements import Requirement
+
+    problems, count = [], 0
+    for line in metadata.requires("launch") or []:
+        requirement = Requirement(line)
+        if extra is None and requirement.marker is not None:
+            continue
+        if extra is not None and (requirement.marker is None
+                                  or not requirement.marker.evaluate({"extra": extra})):
+            continue
+        count += 1
+        try:
+            installed = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{requirement.name} missing (launch needs {requirement})")
+            continue
+        if not requirement.specifier.contains(installed, prereleases=True):
+            problems.append(f"{requirement.name} {installed} installed, launch needs "
+                            f"{requirement.specifier}")
+    fix = "pip install -e '.[all]'" if extra else "pip install -e ."
+    detail = "; ".join(problems) if problems else f"{count} requirements met"
+    return Check(name, not problems, detail, f"{fix} (in launch's source folder)")
+
+
+def ray_head(address: str, image_version: str | None) -> Check:
+    """The Ray head answers, accepts our token, and runs the Ray version we (and the image)
+    were tested with."""
+    name = f"ray head {address}"
+    headers = ray_auth.headers_for(address)
+    status = local_head.probe(address, headers)
+    if status is None:
+        on_this_machine = re.match(r"^https?://(127\.[0-9.]+|localhost)(:|/|$)", address)
+        if on_this_machine:
+            return Check(name, False, "nothing answers",
+                         "`launch local up` (launch submit also starts one by itself)",
+                         needed=False)
+        return Check(name, False, "nothing answers", "start the cluster, or fix "
+                     "target.address / LAUNCH_RAY_ADDRESS")
+    if status in (401, 403):
+        return Check(name, False, f"refused launch's token (HTTP {status})",
+                     "export RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH with the head's token")
+    if status != 200:
+        return Check(name, False, f"answered HTTP {status}: not a Ray dashboard?",
+                     "point target.address at the Ray dashboard (port 8265 by default)")
+    head = local_head.ray_version(address, headers) or "unknown"
+    ours = _installed("ray") or "not installed"
+    versions = {"client": ours, **({"image": image_version} if image_version else {})}
+    mismatched = {who: v for who, v in versions.items() if v != head}
+    found = ", ".join(f"{who} {v}" for who, v in versions.items())
+    return Check(name, not mismatched, f"Ray {head} ({found})",
+                 f"use Ray {head} everywhere: pip install 'ray[default]=={head}', and an "
+                 "image.base with the same Ray")
+
+
+def storage(spec: JobSpec) -> Check:
+    """What `launch submit` checks: the bucket exists; a probe object can be written, read
+    back and deleted with the credentials at hand."""
+    from launcher.storage import storage_for
+
+    where = spec.storage.uri + (f" at {spec.storage.endpoint_url}"
+                                if spec.storage.endpoint_url else "")
+    return _attempt(f"storage {where}", lambda: storage_for(spec.storage).check(spec.storage.uri),
+                    "write, read and delete work" if spec.storage.is_s3 else "writable",
+                    "fix storage.uri / storage.endpoint_url, or the AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY (or storage.profile) credentials")
+
+
+def registry(spec: JobSpec) -> Check:
+    """The registry answers and lets us push to the repository: a blob upload is started and
+    cancelled (nothing is written)."""
+    from launcher.image.registry import Registry
+
+    host, repo = spec.image.repository.split("/", 1)
+    client = Registry(host, spec.image.insecure)
+
+    def push_allowed() -> None:
+        client._request("GET", "/v2/")
+        _, headers, _ = client._request("POST", f"/v2/{repo}/blobs/uploads/", data=b"")
+        location = headers.get("Location")
+        if location:
+            client._request("DELETE", location, missing_ok=True)
+
+    return _attempt(f"registry {spec.image.repository}", push_allowed,
+                    "reachable, push allowed",
+                    f"start the registry or fix image.repository; log in with `docker login "
+                    f"{host}` or LAUNCH_REGISTRY_USERNAME / LAUNCH_REGISTRY_PASSWORD")
+
+
+def kubernetes(spec: JobSpec) -> Check:
+    """The kube context answers, has KubeRay's RayJob API, and lets launch list RayJobs."""
+    from launcher.targets import make_target
+
+    kube = spec.target.kubernetes
+    where = f"kubernetes context {kube.context or '(current)'}, namespace {kube.namespace}"
+    return _attempt(where, make_target("kubernetes", spec.target.endpoint).prepare,
+                    "API reachable, KubeRay RayJob API installed",
+                    "set KUBECONFIG or target.kubernetes.context; install KubeRay with "
+                    "k8s/install-kuberay.sh and the launcher Role in k8s/launcher-rbac.yaml")
+
+
+def local_gpus(spec: JobSpec) -> Check:
+    """The local target trains here: this machine must see the GPUs the job asks for."""
+    wanted = math.ceil(spec.scale.gpus_per_worker * spec.scale.num_workers)
+    name = f"GPUs ({wanted} asked for)"
+    try:
+        import torch
+    except ImportError:
+        return Check(name, False, "torch is not installed, so no GPU is usable",
+                     "pip install -e '.[all]'")
+    seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return Check(name, seen >= wanted, f"{seen} visible to torch",
+                 "run on a machine with GPUs (check CUDA_VISIBLE_DEVICES and nvidia-smi), or "
+                 "set scale.gpus_per_worker: 0")
+
+
+def _attempt(name: str, action: Callable[[], object], success: str, hint: str) -> Check:
+    try:
+        action()
+    except LaunchError as err:
+        return Check(name, False, str(err), hint)
+    return Check(name, True, success, hint)
+
+
+def _installed(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _image_ray_version(spec: JobSpec | None) -> str | None:
+    """The Ray version of the job image's base (from its tag), when the spec has an image."""
+    if spec is None or spec.image is None:
+        return None
+    from launcher.image.recipe import Recipe
+
+    match = re.search(r"ray(?:-ml)?:([0-9]+\.[0-9]+\.[0-9]+)", Recipe.for_spec(spec).base)
+    return match[1] if match else None

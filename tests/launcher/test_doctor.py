@@ -1,0 +1,132 @@
+"""`launch doctor` against the real local servers: a Ray head, SeaweedFS, a docker-registry —
+up and right, down, or with the wrong key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import EXAMPLES, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def job(write_job):
+    """A job file on the example tiny model, with `overrides` merged in."""
+    model = str(EXAMPLES / "models" / "tiny-gpt2")
+    return lambda overrides: write_job({"model": {"name_or_path": model}, **overrides})
+
+
+def _checks(result) -> dict[str, dict]:
+    """The JSON report's checks by the first word of their name."""
+    report = json.loads(result.stdout)
+    return {check["name"].split()[0]: check for check in report["checks"]}
+
+
+@pytest.fixture
+def full_job(ray_head, s3_store, registry, job):
+    """A job that needs every server: the head, the S3 bucket, the registry."""
+    return job({"target": {"address": ray_head.address},
+                      "storage": {"uri": f"s3://{s3_store.bucket}/doctor",
+                                  "endpoint_url": s3_store.endpoint},
+                      "image": {"repository": f"{registry}/launch/doctor"}})
+
+
+def test_everything_up_is_all_green_and_leaves_nothing_behind(full_job, s3_store, registry, cli):
+    result = cli("doctor", full_job)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "✓ python:" in lines[0]
+    for check in ("ray head", "storage s3://", "registry", "training stack"):
+        assert any(line.startswith(f"✓ {check}") for line in lines), result.stdout
+    assert "✗" not in result.stdout
+    assert any("Ray 2.60.0 (client 2.60.0, image 2.60.0)" in line for line in lines)
+
+    # The probes cleaned up: no object in the bucket, no blob in the repository.
+    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix="doctor/")
+    assert listed.get("KeyCount", 0) == 0
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{registry}/v2/_catalog") as response:
+        assert "launch/doctor" not in json.loads(response.read())["repositories"]
+
+    report = json.loads(cli("doctor", full_job, "--output", "json").stdout)
+    assert report["ok"] is True and all(check["ok"] for check in report["checks"])
+
+
+def test_wrong_s3_key_is_a_failed_storage_check(full_job, cli):
+    result = cli("doctor", full_job, env={"AWS_SECRET_ACCESS_KEY": "not-the-key"})
+    assert result.returncode == 1
+    storage = next(line for line in result.stdout.splitlines() if "storage" in line)
+    assert storage.startswith("✗") and "refused the S3 credentials" in storage
+    assert "  fix: " in result.stdout
+    assert _checks(cli("doctor", full_job, "-o", "json",
+                       env={"AWS_SECRET_ACCESS_KEY": "not-the-key"}))["registry"]["ok"]
+
+
+def test_wrong_ray_token_is_a_failed_head_check(full_job, cli):
+    checks = _checks(cli("doctor", full_job, "-o", "json", env={"RAY_AUTH_TOKEN": "wrong"}))
+    head = checks["ray"]
+    assert not head["ok"] and head["needed"] and "refused launch's token" in head["detail"]
+    assert "RAY_AUTH_TOKEN" in head["hint"]
+
+
+def test_servers_down_fail_with_the_reason_and_a_fix(job, cli):
+    job_file = job({"target": {"address": f"http://127.0.0.1:{free_port()}"},
+                     "storage": {"uri": "s3://nobody-home/runs",
+                                 "endpoint_url": f"http://127.0.0.1:{free_port()}"},
+                     "image": {"repository": f"127.0.0.1:{free_port()}/launch/doctor"}})
+    result = cli("doctor", job_file, "-o", "json",
+                 env={"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"})
+    assert result.returncode == 1
+    checks = _checks(result)
+    assert json.loads(result.stdout)["ok"] is False
+    assert "cannot reach the S3 endpoint" in checks["storage"]["detail"]
+    assert "unreachable" in checks["registry"]["detail"]
+    assert checks["registry"]["hint"] and checks["storage"]["hint"]
+    # A head on this machine that is not running yet is no failure: submit starts one.
+    assert not checks["ray"]["ok"] and not checks["ray"]["needed"]
+    assert "launch local up" in checks["ray"]["hint"]
+
+
+def test_kubernetes_target_without_a_cluster_says_why(job, cli, tmp_path):
+    port = free_port()  # nothing listens: like a Kind cluster that is not running
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": f"https://127.0.0.1:{port}",
+                                                   "insecure-skip-tls-verify": True}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "me"}}],
+        "users": [{"name": "me", "user": {"token": "t"}}]}))
+    job_file = job({"target": {"kind": "kubernetes", "kubernetes": {"namespace": "launch"}},
+                     "storage": {"uri": "s3://launch-runs/k8s",
+                                 "endpoint_url": f"http://127.0.0.1:{free_port()}"},
+                     "image": {"repository": "127.0.0.1:5999/launch/k8s"}})
+    result = cli("doctor", job_file, env={"KUBECONFIG": str(kubeconfig)})
+    assert result.returncode == 1
+    kube = next(line for line in result.stdout.splitlines() if line[2:].startswith("kubernetes"))
+    assert kube.startswith("✗") and f"127.0.0.1:{port}" in kube
+    assert "training stack" not in result.stdout  # the cluster trains, not this machine
+    assert "ray head" not in result.stdout  # each run gets its own head from KubeRay
+
+
+def test_a_gpu_job_on_a_machine_without_gpus(job, cli):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has GPUs")
+    checks = _checks(cli("doctor", job({"scale": {"gpus_per_worker": 1, "num_workers": 2}}),
+                         "-o", "json"))
+    assert checks["GPUs"] == {"name": "GPUs (2 asked for)", "ok": False,
+                              "detail": "0 visible to torch", "needed": True,
+                              "hint": checks["GPUs"]["hint"]}
+    assert "gpus_per_worker: 0" in checks["GPUs"]["hint"]
+
+
+def test_without_a_job_file_it_checks_this_machine_and_the_default_head(ray_head, cli):
+    result = cli("doctor")  # LAUNCH_RAY_ADDRESS points at the session's head
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"✓ ray head {ray_head.address}: Ray 2.60.0 (client 2.60.0)" in result.stdout
+    assert "storage" not in result.stdout
