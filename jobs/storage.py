@@ -11,13 +11,13 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow.fs
+
 from launcher.layout import S3_PATH_STYLE_ENV, STATUS, RunLayout, merged_status
 
 
 class RunStorage:
     def __init__(self, layout: RunLayout):
-        import pyarrow.fs
-
         self.layout = layout
         if layout.root.startswith("s3://"):
             self.filesystem, self.root = _s3_filesystem(), layout.root.removeprefix("s3://")
@@ -62,14 +62,33 @@ class RunStorage:
         self.write_text(STATUS, json.dumps(merged_status(current, state, **fields), indent=2))
 
 
-def _s3_filesystem():
+def _s3_filesystem() -> pyarrow.fs.FileSystem:
     """S3 from the standard AWS environment, patient enough to ride out a store restart."""
-    import pyarrow.fs
-
-    return pyarrow.fs.S3FileSystem(
+    return PatientS3FileSystem(
         endpoint_override=os.environ.get("AWS_ENDPOINT_URL"),
         region=os.environ.get("AWS_REGION"),
         force_virtual_addressing=os.environ.get(S3_PATH_STYLE_ENV, "true") != "true",
-        # Exponential backoff over about a minute before an upload or read gives up.
-        retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=12),
     )
+
+
+class PatientS3FileSystem(pyarrow.fs.S3FileSystem):
+    """An S3FileSystem that retries with exponential backoff over about a minute, in every
+    process it is pickled into.
+
+    Ray Train pickles the storage filesystem into its controller and workers, and a plain
+    S3FileSystem comes back from a pickle with pyarrow's default 3 attempts (its retry
+    strategy is not part of the pickle). This one pickles its settings and is rebuilt from
+    them. It stays an S3FileSystem, so Ray keeps treating it as S3 (single-threaded uploads).
+    """
+
+    def __init__(self, **settings):
+        super().__init__(**settings,
+                         retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=12))
+        self.settings = settings
+
+    def __reduce__(self):
+        return _rebuild_patient_s3, (self.settings,)
+
+
+def _rebuild_patient_s3(settings: dict) -> PatientS3FileSystem:
+    return PatientS3FileSystem(**settings)

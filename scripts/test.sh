@@ -3,6 +3,16 @@
 # tools into .venv, then run every test (a real Ray head and real training included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The image tests need a registry, buildah, podman (with runc) and debootstrap: Debian packages.
+missing=$(for pkg in buildah podman runc docker-registry debootstrap; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"; done)
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "note: $(echo $missing) not installed and not root: the image tests will skip" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[all,test]'
 exec .venv/bin/python -m pytest -v --durations=15 tests "$@"

@@ -164,3 +164,57 @@ def test_stopped_run_resumes_with_submit_resume(ray_head, tiny_model, write_job,
 
     again = cli("submit", job, "--resume", run_id)
     assert again.returncode == 1 and "is SUCCEEDED; only a FAILED or STOPPED" in again.stderr
+
+
+def test_a_store_killed_while_checkpoints_upload_is_ridden_out(
+        ray_head, tiny_model, write_job, s3_store, cli):
+    """R2: SIGKILL SeaweedFS once the first checkpoint starts to upload, restart it on the same
+    data a few seconds later: retries carry every process through, and nothing is lost."""
+    planned, every = 30, 5
+    job = write_job({
+        "model": {"name_or_path": str(tiny_model)},
+        "target": {"address": ray_head.address},
+        "training": {"max_steps": planned, "save_steps": every, "logging_steps": 5,
+                     "eval_steps": None, "max_failures": 0, "batch_size_per_worker": 4},
+        "storage": {"uri": f"s3://{s3_store.bucket}/outage", "endpoint_url": s3_store.endpoint},
+    })
+    submitted = cli("submit", job)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    prefix = f"outage/quickstart/{run_id}/"
+    client = s3_store.client()
+
+    def checkpoint_keys() -> list[str]:
+        try:
+            listing = client.list_objects_v2(Bucket=s3_store.bucket,
+                                              Prefix=prefix + "checkpoints/checkpoint_")
+        except Exception:  # the store is down: nothing to see yet
+            return []
+        return [item["Key"] for item in listing.get("Contents", [])]
+
+    _wait_for(checkpoint_keys, "the first checkpoint upload",
+              lambda: cli("logs", run_id).stdout[-4000:])
+    s3_store.stop(signal.SIGKILL)
+    time.sleep(5)  # the job goes on training, logging and checkpointing into a dead store
+    s3_store.start()
+
+    finished = cli("logs", run_id, "-f", timeout=600)
+    assert f"{run_id}: SUCCEEDED" in finished.stdout, finished.stdout[-4000:]
+    summary = json.loads(client.get_object(Bucket=s3_store.bucket,
+                                           Key=prefix + "summary.json")["Body"].read())
+    assert summary["global_step"] == planned
+
+    from safetensors.torch import load as load_safetensors
+
+    snapshot = json.loads(client.get_object(
+        Bucket=s3_store.bucket,
+        Key=prefix + "checkpoints/checkpoint_manager_snapshot.json")["Body"].read())
+    folders = sorted(c["checkpoint_dir_name"] for c in snapshot["checkpoint_results"])
+    assert folders, snapshot
+    for folder in folders:
+        base = f"{prefix}checkpoints/{folder}/checkpoint/"
+        state = json.loads(client.get_object(Bucket=s3_store.bucket,
+                                             Key=base + "trainer_state.json")["Body"].read())
+        assert state["global_step"] % every == 0
+        assert load_safetensors(client.get_object(
+            Bucket=s3_store.bucket, Key=base + "adapter_model.safetensors")["Body"].read())

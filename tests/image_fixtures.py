@@ -1,0 +1,133 @@
+"""Session fixtures for the image tests: a real registry and real buildah/podman.
+
+No image can be pulled from the internet here, so the base image is a Debian rootfs made with
+debootstrap (Python in a venv at /opt/venv, like the Ray images' own Python on PATH), cached
+in LAUNCH_TEST_CACHE between runs on one machine. Everything in this file is plumbing for this
+machine (pip's local wheel mirror, vfs storage, chroot isolation, runc): none of it is in the
+Dockerfile users get.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+
+CACHE = Path(os.environ.get("LAUNCH_TEST_CACHE", "~/.cache/launch-tests")).expanduser()
+# Python and a C++ compiler, as in the Ray images: DeepSpeed JIT-builds its CPU ops.
+BASE_IMAGE = "localhost/launch-test-base:bookworm-gxx"
+TOOLS = ("buildah", "podman", "docker-registry", "debootstrap", "runc")
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# This machine's pip mirror (wheels on disk + pip's config), mounted into RUN steps as is.
+PIP_PLUMBING = ("/root/.config/pip", "/etc/pip.conf", "/etc/xdg/pip", "/opt/wheels",
+                "/opt/pypi", "/opt/pypi-more", "/etc/ssl/certs/ca-certificates.crt")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 (own config), stopped by PID at the end."""
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry is not installed (scripts/test.sh installs it with apt)")
+    folder = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = folder / "config.yml"
+    config.write_text(f"version: 0.1\nlog: {{level: warn}}\n"
+                      f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}, "
+                      f"delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n")
+    log = (folder / "registry.log").open("w")
+    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    host = f"127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()}")
+            time.sleep(0.2)
+    yield host
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def container_env():
+    """buildah/podman settings for this machine, exported for the session."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"container tier skipped: {', '.join(missing)} not installed "
+                    "(scripts/test.sh installs them with apt when it runs as root)")
+    storage = CACHE / "containers"
+    storage.mkdir(parents=True, exist_ok=True)
+    (storage / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]\n'
+        'netns = "none"\n[engine]\nruntime = "runc"\n')
+    volumes = [f"--volume={path}:{path}:ro" for path in PIP_PLUMBING if Path(path).exists()]
+    flags = ["--network=host", "--build-arg", "TORCH_INDEX_URL=", *volumes]
+    env = {"CONTAINERS_STORAGE_CONF": str(_storage_conf(storage)),
+           "CONTAINERS_CONF": str(storage / "containers.conf"),
+           "BUILDAH_ISOLATION": "chroot", "LAUNCH_BUILD_FLAGS": shlex.join(flags)}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    yield env
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _storage_conf(folder: Path) -> Path:
+    """Overlay storage where the kernel mounts it (fast), else vfs (a full copy per layer)."""
+    for driver in ("overlay", "vfs"):
+        conf = folder / f"storage-{driver}.conf"
+        conf.write_text(f'[storage]\ndriver = "{driver}"\ngraphroot = "{folder / driver}"\n'
+                        f'runroot = "{folder / driver}-run"\n')
+        env = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
+        made = subprocess.run(["buildah", "from", "scratch"], env=env, capture_output=True,
+                              text=True)
+        if made.returncode == 0:
+            container = made.stdout.strip()
+            mounted = subprocess.run(["buildah", "mount", container], env=env,
+                                     capture_output=True)
+            subprocess.run(["buildah", "rm", container], env=env, capture_output=True)
+            if mounted.returncode == 0:
+                return conf
+    pytest.fail("neither overlay nor vfs container storage works here")
+
+
+@pytest.fixture(scope="session")
+def base_image(container_env):
+    """A Debian bookworm image with Python 3.11 in /opt/venv and g++, built once and cached."""
+    if subprocess.run(["podman", "image", "exists", BASE_IMAGE]).returncode == 0:
+        return BASE_IMAGE
+    rootfs = CACHE / "rootfs"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    subprocess.run(["debootstrap", "--variant=minbase",
+                    "--include=python3,python3-venv,python3-dev,g++,ca-certificates",
+                    "bookworm", str(rootfs),
+                    DEBIAN_MIRROR], check=True, capture_output=True)
+    subprocess.run(["chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"], check=True)
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    path = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    subprocess.run(["podman", "import", "--change", f"ENV=PATH={path}", "-", BASE_IMAGE],
+                   stdin=tar.stdout, check=True, capture_output=True)
+    assert tar.wait() == 0
+    shutil.rmtree(rootfs)
+    return BASE_IMAGE

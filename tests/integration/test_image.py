@@ -1,0 +1,145 @@
+"""Images for real: buildah builds docker/Dockerfile (its RUN steps run), a real registry holds
+the result, the oci builder appends code layers over HTTP, podman runs the image to SUCCEEDED.
+
+The first build installs the training stack into the runtime stage (minutes, once per
+session on a fresh machine); everything after reuses it, which is the point being tested.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+import yaml
+
+from bench.counting_proxy import CountingProxy
+from conftest import EXAMPLES
+from launcher.image.registry import Registry
+
+# The first test pays for the runtime build (pip installs the training stack): minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+SCANNED_LAYER_LIMIT = 64 << 20  # bigger layers are the base and pip's site-packages
+
+
+@pytest.fixture(scope="session")
+def image_job(tmp_path_factory, registry, base_image, tiny_model):
+    """A job folder (data inside it, the model outside it) whose image builds on the test base."""
+    folder = tmp_path_factory.mktemp("image-job")
+    (folder / "data").mkdir()
+    shutil.copy(EXAMPLES / "data" / "debian_describe.jsonl", folder / "data" / "train.jsonl")
+    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+    job.update(name="imagejob", model={"name_or_path": str(tiny_model)},
+               image={"repository": f"{registry}/launch/imagejob", "base": base_image})
+    job["data"]["path"] = "data/train.jsonl"
+    job["storage"] = {"uri": str(folder / "runs")}
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def built(image_job, registry, cli):
+    """The docker (buildah) build: runtime stage with the training stack, then the job image.
+    At the end, the session's tags leave local storage (the build cache stays)."""
+    result = cli("build", image_job, "--builder", "docker", timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield result.stdout.strip().splitlines()[-1]
+    listed = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                            capture_output=True, text=True)
+    ours = [ref for ref in listed.stdout.split() if ref.startswith(f"{registry}/")]
+    if ours:
+        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True)
+
+
+@pytest.fixture
+def proxied_job(image_job, registry, tmp_path):
+    """The image job, pushing through a byte-counting proxy to the same registry."""
+    proxy = CountingProxy(registry)
+    job = yaml.safe_load(image_job.read_text())
+    job["image"]["repository"] = f"{proxy.host}/launch/imagejob"
+    job["image"]["builder"] = "oci"
+    folder = tmp_path / "job"
+    shutil.copytree(image_job.parent / "data", folder / "data")
+    job["data"]["path"] = "data/train.jsonl"
+    (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    yield folder / "job.yaml", proxy
+    proxy.close()
+
+
+def manifest_layers(host: str, reference: str) -> list[str]:
+    repo, tag = reference.split("/", 1)[1].rsplit(":", 1)
+    return [layer["digest"] for layer in Registry(host).manifest(repo, tag).data["layers"]]
+
+
+def test_a_second_build_of_an_unchanged_job_builds_and_pushes_nothing(built, image_job, cli):
+    first = cli("build", image_job)  # `built` itself, unless launch's own code changed since
+    again = cli("build", image_job)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert again.stdout == first.stdout
+    assert again.stdout.strip().rsplit(":", 1)[0] == built.rsplit(":", 1)[0]  # same repository
+    assert "none build" in again.stderr
+
+
+def test_oci_code_change_uploads_about_one_layer_and_no_change_uploads_nothing(
+        built, proxied_job, cli):
+    job_file, proxy = proxied_job
+    data = job_file.parent / "data" / "train.jsonl"
+    data.write_text(data.read_text() + json.dumps({"prompt": "Describe the package tiny",
+                                                   "response": "a new line"}) + "\n")
+    proxy.reset()
+    changed = cli("build", job_file)
+    assert changed.returncode == 0, changed.stderr
+    assert "oci build" in changed.stderr
+    layer_bytes = int(changed.stderr.split("code layer ")[1].split()[0])
+    # One code layer, plus a config and a manifest of a few kB: nothing of the runtime.
+    assert layer_bytes <= proxy.sent <= 1.05 * layer_bytes, (proxy.sent, layer_bytes)
+    proxy.reset()
+    unchanged = cli("build", job_file)
+    assert unchanged.returncode == 0 and unchanged.stdout == changed.stdout
+    assert proxy.sent == 0, proxy.requests
+    # Only the code layer differs from the docker-built image of the unchanged job.
+    new = manifest_layers(proxy.host, changed.stdout.strip())
+    old = manifest_layers(proxy.host, f"{proxy.host}/{built.split('/', 1)[1]}")
+    assert new[:-1] == old[:-1] and new[-1] != old[-1]
+
+
+def test_run_image_trains_the_job_inside_the_container(built, image_job, cli, tmp_path):
+    result = cli("run-image", image_job, "--results", tmp_path / "smoke", timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "smoke run SUCCEEDED" in result.stdout
+    status = next((tmp_path / "smoke").rglob("status.json"))
+    assert json.loads(status.read_text())["state"] == "SUCCEEDED"
+    metrics = [json.loads(line) for line in
+               (status.parent / "metrics.jsonl").read_text().splitlines()]
+    assert max(m.get("step", 0) for m in metrics) == 2  # the smoke run's 2 steps really ran
+
+
+def test_no_credential_reaches_any_layer_config_or_manifest(built, image_job, cli, registry,
+                                                            monkeypatch):
+    secret_key, access_key = "SECRETsecret0123456789abcdefTEST", "AKIALAUNCHTESTKEY42"
+    job = yaml.safe_load(image_job.read_text())
+    job["storage"] = {"uri": "s3://bucket/prefix", "endpoint_url": "http://127.0.0.1:9"}
+    job["training"] = {**job.get("training", {}), "seed": 7}  # a new job tag: a fresh build
+    job_file = image_job.parent / "secrets-job.yaml"
+    job_file.write_text(yaml.safe_dump(job, sort_keys=False))
+    env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    result = cli("build", job_file, "--builder", "docker", env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    host, rest = result.stdout.strip().split("/", 1)
+    repo, tag = rest.rsplit(":", 1)
+    client = Registry(host)
+    manifest = client.manifest(repo, tag)
+    blobs = [manifest.body, client.blob(repo, manifest.data["config"]["digest"])]
+    for layer in manifest.data["layers"]:
+        if layer["size"] <= SCANNED_LAYER_LIMIT:
+            raw = client.blob(repo, layer["digest"])
+            blobs.append(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    with tarfile.open(fileobj=io.BytesIO(blobs[-1])) as tar:  # the code layer really is there
+        assert "opt/launch/job/spec.json" in tar.getnames()
+    for blob in blobs:
+        assert secret_key.encode() not in blob and access_key.encode() not in blob
