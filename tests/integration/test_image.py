@@ -143,3 +143,19 @@ def test_no_credential_reaches_any_layer_config_or_manifest(built, image_job, cl
         assert "opt/launch/job/spec.json" in tar.getnames()
     for blob in blobs:
         assert secret_key.encode() not in blob and access_key.encode() not in blob
+
+
+def test_a_multi_arch_index_resolves_to_the_asked_platform(built, registry):
+    from launcher.errors import LaunchError
+    from launcher.image.registry import OCI_INDEX
+
+    repo, tag = built.split("/", 1)[1].rsplit(":", 1)
+    client = Registry(registry)
+    image = client.manifest(repo, tag)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": image.media_type, "digest": image.digest, "size": len(image.body),
+        "platform": {"os": "linux", "architecture": "amd64"}}]}
+    client.put_manifest(repo, "multi-arch", OCI_INDEX, json.dumps(index).encode())
+    assert client.manifest(repo, "multi-arch", "linux/amd64").digest == image.digest
+    with pytest.raises(LaunchError, match=r"has no linux/arm64 image \(it has linux/amd64\)"):
+        client.manifest(repo, "multi-arch", "linux/arm64")
