@@ -1,0 +1,131 @@
+"""Sweeps on the session's real Ray head: every trial is a real Ray Train run of the tiny model.
+
+Kept small for 2 CPUs: one worker per trial, ZeRO-2 without offload, a few steps, at most two
+trials at once. The grid sweep holds a trial that crashes, so one sweep answers two questions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import EXAMPLES, _merge
+from launcher.spec.models import StorageSpec
+from launcher.storage import storage_for
+from launcher.sweep_results import sweep_table
+
+pytestmark = pytest.mark.integration
+
+TRIAL = {"data": {"path": str(EXAMPLES / "data" / "debian_describe.jsonl"),
+                  "validation_fraction": 0.05, "max_length": 64},
+         "training": {"max_steps": 8, "batch_size_per_worker": 4, "logging_steps": 2,
+                      "eval_steps": 4, "save_steps": 100, "warmup_ratio": 0.0,
+                      "max_failures": 0},
+         "scale": {"num_workers": 1}}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, cli, tiny_model, ray_head):
+    """Submit a sweep and follow it to the end: (exit code, run folder, trials, output)."""
+
+    def run(tune: dict, training: dict | None = None):
+        folder = tmp_path_factory.mktemp("sweep")
+        job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+        _merge(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
+                     "storage": {"uri": str(folder / "runs")},
+                     "target": {"address": ray_head.address},
+                     "tune": {"metric": "eval_loss", "max_concurrent_trials": 2, **tune}})
+        _merge(job, {"training": training or {}})
+        (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+        started = time.time()
+        result = cli("submit", folder / "job.yaml", "--follow", timeout=600)
+        output = result.stdout + result.stderr
+        run_dir = Path(re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE).group(1))
+        assert result.returncode == 0, output[-3000:]
+        trials = json.loads((run_dir / "tune" / "trials.json").read_text())
+        print(f"\n{tune.get('scheduler', 'no scheduler')}, {tune.get('search', 'random')} "
+              f"search: {len(trials)} trials in {time.time() - started:.0f} s: "
+              + ", ".join(f"{t['state']} after {t['steps']} steps" for t in trials))
+        return run_dir, trials
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(sweep):
+    return sweep({"search": "grid", "space": {"method": {
+        "r": {"grid": [4, 8]},
+        "target_modules": {"grid": [["c_attn"], ["no_such_module"]]}}}})
+
+
+def test_a_grid_sweep_covers_exactly_the_grid(grid_sweep):
+    run_dir, trials = grid_sweep
+    configs = sorted(json.dumps(t["config"], sort_keys=True) for t in trials)
+    grid = sorted(json.dumps({"method.r": r, "method.target_modules": modules}, sort_keys=True)
+                  for r, modules in itertools.product([4, 8], [["c_attn"], ["no_such_module"]]))
+    assert configs == grid
+
+
+def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
+    """A LoRA target that is not in the model makes PEFT raise in that trial's worker."""
+    run_dir, trials = grid_sweep
+    for trial in trials:
+        crashes = trial["config"]["method.target_modules"] == ["no_such_module"]
+        assert trial["state"] == ("FAILED" if crashes else "COMPLETED"), trial
+        if crashes:
+            assert "no_such_module" in trial["error"]
+        else:  # a completed trial is a whole run of its own
+            folder = run_dir / "tune" / trial["trial_id"]
+            assert json.loads((folder / "summary.json").read_text())["global_step"] == 8
+            assert (folder / "model" / "adapter_config.json").is_file()
+    best = json.loads((run_dir / "tune" / "best.json").read_text())
+    assert best["config"]["method.target_modules"] == ["c_attn"]
+    assert (run_dir / "model" / "adapter_config.json").is_file()
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
+
+
+def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
+    max_steps = 12
+    run_dir, trials = sweep(
+        {"num_samples": 4, "scheduler": "asha",
+         "asha": {"grace_period": 4, "reduction_factor": 2},
+         "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}}}},
+        training={"max_steps": max_steps})
+    assert len(trials) == 4
+    assert sum(t["steps"] for t in trials) < 4 * max_steps  # ASHA cut at least one short
+    assert any(t["state"] == "STOPPED" for t in trials)
+
+    headers, rows = sweep_table(storage_for(StorageSpec(uri=str(run_dir.parents[1]))),
+                                str(run_dir))
+    assert headers[:4] == ("TRIAL", "STATE", "EVAL_LOSS", "STEPS")
+    values = [float(row[2]) for row in rows]
+    assert values == sorted(values)  # best first
+    best = json.loads((run_dir / "tune" / "best.json").read_text())
+    assert rows[0][0] == best["trial_id"] and rows[0][1] == "COMPLETED"
+    assert float(rows[0][2]) == pytest.approx(best["value"], rel=1e-3)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_trial"] == best["trial_id"] and summary["trials_stopped"] >= 1
+    for plot in ("sweep_curves.png", "sweep_training.learning_rate.png"):
+        assert (run_dir / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_optuna_sweep_records_its_suggestions(sweep):
+    run_dir, trials = sweep({"search": "optuna", "num_samples": 3, "space": {
+        "training": {"learning_rate": {"loguniform": [1e-4, 1e-2]}},
+        "method": {"r": {"choice": [2, 4, 8]}}}})
+    assert [t["state"] for t in trials] == ["COMPLETED"] * 3
+    rates = [t["config"]["training.learning_rate"] for t in trials]
+    assert len(set(rates)) == 3 and all(1e-4 <= rate <= 1e-2 for rate in rates)
+    assert all(t["config"]["method.r"] in (2, 4, 8) for t in trials)
+    # Tune keeps the Optuna study with the experiment: what a restored sweep goes on from.
+    assert list((run_dir / "tune").glob("searcher-state-*.pkl"))
+    for trial in trials:  # and each trial's folder says what it ran with
+        spec = json.loads((run_dir / "tune" / trial["trial_id"] / "spec.json").read_text())
+        assert spec["training"]["learning_rate"] == trial["config"]["training.learning_rate"]
+        assert spec["tune"] is None
