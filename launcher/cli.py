@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="The embedded local Ray head.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+cluster_app = typer.Typer(help="A local Kind cluster with KubeRay and an S3 store (needs "
+                          "docker, kind, kubectl, helm).", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 
 JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False)
 RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).")
@@ -323,6 +326,35 @@ def dashboard(run_id: str = RunId) -> None:
             typer.echo("forwarding to the head pod; Ctrl-C to stop", err=True)
             while True:
                 time.sleep(3600)
+
+
+@cluster_app.command("up")
+def cluster_up() -> None:
+    """Create the Kind cluster `launch`, install KubeRay 1.7.0, the namespace, the launcher's
+    Role and the S3 store; print the kube context to use."""
+    from launcher.kube import kind
+
+    context = kind.up(lambda line: typer.echo(line, err=True))
+    typer.echo(f"ready: target.kubernetes.context: {context}, namespace: {kind.NAMESPACE}")
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Delete the Kind cluster `launch`."""
+    from launcher.kube import kind
+
+    kind.down()
+    typer.echo(f"kind cluster `{kind.CLUSTER}` deleted")
+
+
+@cluster_app.command("load")
+def cluster_load(image: str = typer.Argument(..., help="A local Docker image reference.")) -> None:
+    """Load an image into the Kind node (`kind load docker-image`), so it never runs a stale
+    one; use with target.kubernetes.image_pull_policy: Never."""
+    from launcher.kube import kind
+
+    kind.load(image)
+    typer.echo(f"{image} loaded into kind cluster `{kind.CLUSTER}`")
 
 
 @local_app.command("up")
