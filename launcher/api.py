@@ -224,6 +224,13 @@ def results(run: RunRecord) -> Results:
                    artifacts=present)
 
 
+def sweep_trials(run: RunRecord) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """A sweep's trials table (headers, rows; best first), from storage; no rows otherwise."""
+    from launcher.sweep_results import sweep_table
+
+    return sweep_table(storage_of(run), run.run_dir)
+
+
 def download(run: RunRecord, dest: Path) -> int:
     """Copy the run's model and artifacts (not its checkpoints) into `dest`; return the count."""
     return storage_of(run).download(run.run_dir, dest, exclude=(f"{files.CHECKPOINTS}/",))

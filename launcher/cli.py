@@ -308,6 +308,9 @@ def results(
     lines = [f"{outcome.run_id}: {outcome.state}", f"results in {outcome.run_dir}", ""]
     if metrics:
         lines += [*table(("METRIC", "VALUE"), metrics), ""]
+    headers, trials = api.sweep_trials(run)
+    if trials:
+        lines += [*table(headers, trials), ""]
     lines += table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
     if download:
         lines += ["", f"downloaded {count} files to {download}"]

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,9 +93,15 @@ def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None
         str(ray_bin), "start", "--head", f"--num-cpus={num_cpus or os.cpu_count() or 1}",
         "--node-ip-address=127.0.0.1", f"--port={gcs_port}", "--dashboard-host=127.0.0.1",
         f"--dashboard-port={parsed.port or 8265}", "--include-dashboard=true",
+        # Ray's fixed default (52365) would collide with any other Ray head on this machine,
+        # leaving a head that answers but takes no job ("No available agent to submit job").
+        f"--dashboard-agent-listen-port={_free_port()}",
         f"--temp-dir={temp_dir}", "--disable-usage-stats",
     ]
-    env = {**os.environ, **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token)}
+    # RAY_ADDRESS: processes of this head (e.g. the placement-group cleaner Tune relies on
+    # when ASHA stops a trial) find their own cluster even when other heads run here.
+    env = {**os.environ, **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
+           "RAY_ADDRESS": f"127.0.0.1:{gcs_port}"}
     # Jobs run `python -m jobs.run`: make `python` the interpreter launch runs in.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("RAY_AUTH_TOKEN", None)
@@ -129,6 +136,12 @@ def stop() -> bool:
     _kill_group(state)
     state_path().unlink(missing_ok=True)
     return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _ensure_token() -> Path:
