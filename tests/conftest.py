@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from launcher.spec.load import merge_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -156,20 +158,12 @@ def write_job(tmp_path):
         job = yaml.safe_load(base.read_text())
         job["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
         job["storage"]["uri"] = str(tmp_path / "runs")
-        _merge(job, overrides or {})
+        merge_overrides(job, overrides or {})
         path = tmp_path / name
         path.write_text(yaml.safe_dump(job, sort_keys=False))
         return path
 
     return write
-
-
-def _merge(into: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
 
 
 @pytest.fixture(scope="session")

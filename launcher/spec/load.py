@@ -27,7 +27,7 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> JobSpec:
     path = Path(path)
     text = _read_text(path)
     data, positions = _parse_yaml(text, path)
-    _merge(data, overrides or {})
+    merge_overrides(data, overrides or {})
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as err:
@@ -38,10 +38,11 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> JobSpec:
     return resolved
 
 
-def _merge(into: dict, update: dict) -> None:
+def merge_overrides(into: dict, update: dict) -> None:
+    """Merge `update` into the parsed job in place: nested mappings merge, the rest replace."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
+            merge_overrides(into[key], value)
         else:
             into[key] = value
 
