@@ -36,7 +36,9 @@ class RunRecord:
 
 
 def new_run_id(job_name: str) -> str:
-    return f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    """`NAME-YYYYmmdd-HHMMSS-xxxxxx`: jobs a team submits in the same second still get their
+    own ids (and results folders); at most 63 characters, a Kubernetes label value."""
+    return f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def save(record: RunRecord) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import os
+import secrets
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -142,7 +143,9 @@ class S3Storage(Storage):
             raise LaunchError(f"bucket `{bucket}` does not exist at "
                               f"{self.settings.endpoint_url or 'AWS S3'}; create it or fix "
                               "storage.uri") from None
-        probe = f"{root.rstrip('/')}/.launch-probe"
+        # A probe of its own: submissions checking the same store at once must not read or
+        # delete each other's.
+        probe = f"{root.rstrip('/')}/.launch-probe-{secrets.token_hex(8)}"
         self.write_text(probe, "probe")
         if self.read_text(probe) != "probe":
             raise LaunchError(f"wrote {probe} but could not read it back")

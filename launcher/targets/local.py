@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import time
 from collections.abc import Iterator
 
 from launcher import local_head, ray_auth
@@ -17,6 +18,9 @@ from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
 from launcher.targets.base import JobInfo, Target
 
+# Ray's Jobs API answers HTTP 500 with this when its job agent did not answer within 10 s.
+NO_AGENT = "No available agent to submit job"
+AGENT_WAIT_S = 60
 
 
 class LocalTarget(Target):
@@ -35,14 +39,24 @@ class LocalTarget(Target):
     def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
                image: str | None = None) -> None:
         spec_uri = layout.uri(SPEC)
-        self.client().submit_job(
-            entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
-            submission_id=run_id,
-            # Ship this launcher's own `jobs` code (and the spec models it imports) with the job.
-            runtime_env={"py_modules": [str(p) for p in JOB_PACKAGES],
-                         "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
-            metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
-        )
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                self.client().submit_job(
+                    entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
+                    submission_id=run_id,
+                    # Ship this launcher's own `jobs` code (and the spec models it imports).
+                    runtime_env={"py_modules": [str(p) for p in JOB_PACKAGES],
+                                 "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
+                    metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
+                )
+                return
+            except RuntimeError as err:
+                # A head that is starting, or busy with many submissions at once, answers
+                # this before it has taken the job: submitting again is safe.
+                if NO_AGENT not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     def info(self, run_id: str) -> JobInfo:
         return _job_info(self._call(self.client().get_job_info, run_id))
