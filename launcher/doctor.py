@@ -20,6 +20,7 @@ from launcher.errors import LaunchError
 from launcher.settings import default_address
 from launcher.spec.models import JobSpec
 
+
 @dataclass
 class Check:
     name: str

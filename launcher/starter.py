@@ -135,7 +135,9 @@ def write_starter(path: Path, task: str = "causal_lm", force: bool = False) -> S
 
 def job_name(folder: str) -> str:
     """A valid job name from the project folder's name (or a default)."""
-    from launcher.spec.models import NAME_PATTERN  # pydantic: not at `launch --help` time
+    from launcher.spec.models import (
+        NAME_PATTERN,  # pydantic: not at `launch --help` time
+    )
 
     name = re.sub(r"[^a-z0-9-]+", "-", folder.lower())[:40].strip("-")
     return name if NAME_PATTERN.match(name) else DEFAULT_NAME

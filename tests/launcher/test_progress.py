@@ -8,8 +8,8 @@ import re
 
 from launcher.progress import LogView, StepReport, parse_progress
 
-LINES = ["(RayTrainWorker pid=42) [launch] step 10/80 epoch 0.12 loss 5.386 lr 0.003 "
-         "tokens/s 9852",
+LINES = [("(RayTrainWorker pid=42) [launch] step 10/80 epoch 0.12 loss 5.386 lr 0.003 "
+          "tokens/s 9852"),
          "[launch] step 40/80 epoch 0.5 eval_loss 4.2 mean train loss 4.9",
          "[launch] step 20/80 epoch 0.25 loss 4.5 lr 0.002 tokens/s 10010"]
 
