@@ -88,8 +88,10 @@ def _tune_config(spec: JobSpec):
         search = BasicVariantGenerator(random_state=spec.training.seed)
     scheduler = FIFOScheduler()
     if tune.asha is not None:
-        # Rungs count optimizer steps: every report carries the trial's global step.
-        scheduler = ASHAScheduler(time_attr="step", max_t=tune.asha.max_t,
+        # Rungs count optimizer steps: every report carries the trial's global step. ASHA
+        # stops a trial that reaches max_t at once, before it can save its model: one step
+        # more lets a trial that survives every rung finish its own run.
+        scheduler = ASHAScheduler(time_attr="step", max_t=tune.asha.max_t + 1,
                                   grace_period=tune.asha.grace_period,
                                   reduction_factor=tune.asha.reduction_factor)
     return ray.tune.TuneConfig(

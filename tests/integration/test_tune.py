@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES, _merge
+from conftest import EXAMPLES
+from launcher.spec.load import merge_overrides
 from launcher.spec.models import StorageSpec
 from launcher.storage import storage_for
 from launcher.sweep_results import sweep_table
@@ -37,11 +38,11 @@ def sweep(tmp_path_factory, cli, tiny_model, ray_head):
     def run(tune: dict, training: dict | None = None):
         folder = tmp_path_factory.mktemp("sweep")
         job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
-        _merge(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
+        merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
                      "storage": {"uri": str(folder / "runs")},
                      "target": {"address": ray_head.address},
                      "tune": {"metric": "eval_loss", "max_concurrent_trials": 2, **tune}})
-        _merge(job, {"training": training or {}})
+        merge_overrides(job, {"training": training or {}})
         (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
         started = time.time()
         result = cli("submit", folder / "job.yaml", "--follow", timeout=600)
