@@ -43,6 +43,7 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
             num_workers=scale.num_workers,
             use_gpu=scale.gpus_per_worker > 0,
             resources_per_worker={"CPU": scale.cpus_per_worker, "GPU": scale.gpus_per_worker},
+            placement_strategy=scale.placement_strategy,
         ),
         # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout),
         # through the run's own filesystem: S3 with a custom endpoint works the same way.

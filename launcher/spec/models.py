@@ -142,6 +142,10 @@ class ScaleSpec(Section):
     """How many Ray Train workers, what each gets, and how they share the model."""
 
     num_workers: int = Field(2, ge=1, le=4096, description="Ray Train workers (one process each).")
+    num_nodes: int = Field(
+        1, ge=1, le=4096, description="Ray nodes the workers spread over: 1 packs them on one "
+        "node; as many as num_workers puts each on its own node (STRICT_SPREAD); in between "
+        "spreads them. More than 1 needs s3:// storage, which every node reaches.")
     cpus_per_worker: float = Field(1, gt=0, description="CPUs reserved for each worker.")
     gpus_per_worker: float = Field(0, ge=0, description="GPUs reserved for each worker.")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
@@ -150,6 +154,20 @@ class ScaleSpec(Section):
     deepspeed: DeepSpeedSpec = Field(
         default_factory=DeepSpeedSpec, description="DeepSpeed ZeRO settings."
     )
+
+    @property
+    def placement_strategy(self) -> str:
+        """Ray's placement strategy for the workers' bundles."""
+        if self.num_nodes == 1:
+            return "PACK"
+        return "STRICT_SPREAD" if self.num_nodes == self.num_workers else "SPREAD"
+
+    @model_validator(mode="after")
+    def _nodes_hold_workers(self) -> ScaleSpec:
+        if self.num_nodes > self.num_workers:
+            raise ValueError(f"num_nodes ({self.num_nodes}) is more than num_workers "
+                             f"({self.num_workers}): a node without a worker trains nothing")
+        return self
 
     @model_validator(mode="after")
     def _fp16_needs_gpu(self) -> ScaleSpec:
@@ -546,6 +564,15 @@ class JobSpec(Section):
     tune: TuneSpec | None = Field(
         None, description="A hyperparameter sweep (Ray Tune): each trial trains this job with "
         "other values of the swept fields; the best trial's model is the run's model.")
+
+    @model_validator(mode="after")
+    def _nodes_share_storage(self) -> JobSpec:
+        if self.scale.num_nodes > 1 and not self.storage.is_s3:
+            raise PydanticCustomError(
+                "shared_storage", "multi-node training needs shared storage: storage.uri is a "
+                "folder on one machine, so each node would keep its own checkpoints and a "
+                "restarted worker could not find them; use s3://", {"loc": "scale.num_nodes"})
+        return self
 
     @model_validator(mode="after")
     def _kubernetes_needs_image_and_s3(self) -> JobSpec:

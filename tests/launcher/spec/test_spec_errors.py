@@ -30,6 +30,10 @@ CASES = [
     ("zero-workers", VALID + "scale:\n  num_workers: 0\n", "num_workers",
      "greater than or equal to 1"),
     ("zero-stage-4", VALID + "scale:\n  deepspeed:\n    stage: 4\n", "stage: 4", "0, 1, 2 or 3"),
+    ("multi-node-needs-shared-storage", VALID + "scale:\n  num_workers: 2\n  num_nodes: 2\n",
+     "num_nodes: 2", "multi-node training needs shared storage"),
+    ("more-nodes-than-workers", VALID + "scale:\n  num_workers: 2\n  num_nodes: 3\n"
+     "storage:\n  uri: s3://bucket/x\n", "scale:", "a node without a worker trains nothing"),
     ("fp16-on-cpu", VALID + "scale:\n  precision: fp16\n", "scale:", "fp16 needs gpus_per_worker"),
     ("offload-params-needs-zero3", VALID + "scale:\n  deepspeed:\n    offload_params: true\n",
      "deepspeed:", "needs stage: 3"),
