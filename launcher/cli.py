@@ -314,7 +314,8 @@ def results(
     lines += table(("ARTIFACT", "PATH (in the results folder)"), list(outcome.artifacts.items()))
     if download:
         lines += ["", f"downloaded {count} files to {download}"]
-    _emit(output, {**asdict(outcome), "downloaded": count}, lines)
+    _emit(output, {**asdict(outcome), "trials": [dict(zip(headers, row)) for row in trials],
+                   "downloaded": count}, lines)
 
 
 @app.command()

@@ -86,6 +86,9 @@ def test_ten_jobs_at_once_each_end_in_their_own_state(ray_head, s3_store, tiny_m
             summary = read("summary.json")
             assert summary["global_step"] == 2 and summary["num_workers"] == 1
             assert summary["zero_stage"] == (2 if index % 2 else 0)
+            shown = json.loads(cli("results", run["run_id"], "-o", "json").stdout)
+            assert (shown["run_id"], shown["state"]) == (run["run_id"], "SUCCEEDED")
+            assert shown["summary"] == summary and "model" in shown["artifacts"]
 
     # Nothing else was written under the shared root: one prefix per run, no strays (but the
     # empty folder markers pyarrow writes).
