@@ -4,6 +4,7 @@ up and right, down, or with the wrong key."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -64,6 +65,71 @@ def test_wrong_s3_key_is_a_failed_storage_check(full_job, cli):
     assert "  fix: " in result.stdout
     assert _checks(cli("doctor", full_job, "-o", "json",
                        env={"AWS_SECRET_ACCESS_KEY": "not-the-key"}))["registry"]["ok"]
+
+
+@pytest.fixture(scope="module")
+def login_registry(tmp_path_factory):
+    """A docker-registry that wants a login (htpasswd, user `launch`), on a free port."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+    import warnings
+
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry is not installed (scripts/test.sh installs it with apt)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        crypt = pytest.importorskip("crypt", reason="bcrypt hashes need Python's crypt here")
+    folder = tmp_path_factory.mktemp("login-registry")
+    (folder / "htpasswd").write_text(
+        f"launch:{crypt.crypt('right', crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    host = f"127.0.0.1:{free_port()}"
+    (folder / "config.yml").write_text(yaml.safe_dump({
+        "version": 0.1, "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(folder / "data")}},
+        "http": {"addr": host},
+        "auth": {"htpasswd": {"realm": "launch-test", "path": str(folder / "htpasswd")}}}))
+    process = subprocess.Popen(["docker-registry", "serve", str(folder / "config.yml")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
+            break
+        except urllib.error.HTTPError:  # 401: up, and wants a login
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail("the login registry did not start")
+            time.sleep(0.2)
+    yield host
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+def test_registry_login_is_checked_by_a_cancelled_upload(job, login_registry, cli, tmp_path):
+    job_file = job({"image": {"repository": f"{login_registry}/launch/doctor"}})
+    no_auth_files = {"DOCKER_CONFIG": str(tmp_path), "REGISTRY_AUTH_FILE": str(tmp_path / "x"),
+                     "XDG_RUNTIME_DIR": str(tmp_path),
+                     "LAUNCH_REGISTRY_USERNAME": ""}
+
+    def registry_check(**env):
+        result = cli("doctor", job_file, "-o", "json", env={**no_auth_files, **env})
+        return _checks(result)["registry"]
+
+    anonymous = registry_check()
+    assert not anonymous["ok"] and "wants a login" in anonymous["detail"]
+    wrong = registry_check(LAUNCH_REGISTRY_USERNAME="launch", LAUNCH_REGISTRY_PASSWORD="wrong")
+    assert not wrong["ok"] and "HTTP 401" in wrong["detail"]
+    assert "docker login" in wrong["hint"]
+    right = registry_check(LAUNCH_REGISTRY_USERNAME="launch", LAUNCH_REGISTRY_PASSWORD="right")
+    assert right == {"name": f"registry {login_registry}/launch/doctor", "ok": True,
+                     "detail": "reachable, push allowed", "hint": "", "needed": True}
 
 
 def test_wrong_ray_token_is_a_failed_head_check(full_job, cli):
