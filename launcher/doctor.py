@@ -66,7 +66,7 @@ def diagnose(job_file: Path | None = None) -> Report:
         checks.append(ray_head(address, _image_ray_version(spec)))
     if spec is not None:
         if kind == "kubernetes":
-            checks.append(kubernetes(spec))
+            checks += [kubernetes(spec), image_ray(_image_ray_version(spec))]
         checks.append(storage(spec))
         if spec.image is not None:
             checks.append(registry(spec))
@@ -139,6 +139,14 @@ def ray_head(address: str, image_version: str | None) -> Check:
     return Check(name, not mismatched, f"Ray {head} ({found})",
                  f"use Ray {head} everywhere: pip install 'ray[default]=={head}', and an "
                  "image.base with the same Ray")
+
+
+def image_ray(image_version: str | None) -> Check:
+    """Each kubernetes run's head runs the image's Ray; launch talks to it with ours."""
+    ours = _installed("ray") or "not installed"
+    return Check("ray versions", image_version in (None, ours),
+                 f"client {ours}, image {image_version or 'unknown (image.base has no Ray tag)'}",
+                 f"pip install 'ray[default]=={image_version}', or an image.base with Ray {ours}")
 
 
 def storage(spec: JobSpec) -> Check:

@@ -174,6 +174,7 @@ def test_kubernetes_target_without_a_cluster_says_why(job, cli, tmp_path):
     assert result.returncode == 1
     kube = next(line for line in result.stdout.splitlines() if line[2:].startswith("kubernetes"))
     assert kube.startswith("✗") and f"127.0.0.1:{port}" in kube
+    assert "✓ ray versions: client 2.60.0, image 2.60.0" in result.stdout
     assert "training stack" not in result.stdout  # the cluster trains, not this machine
     assert "ray head" not in result.stdout  # each run gets its own head from KubeRay
 
