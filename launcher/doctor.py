@@ -169,15 +169,7 @@ def registry(spec: JobSpec) -> Check:
 
     host, repo = spec.image.repository.split("/", 1)
     client = Registry(host, spec.image.insecure)
-
-    def push_allowed() -> None:
-        client._request("GET", "/v2/")
-        _, headers, _ = client._request("POST", f"/v2/{repo}/blobs/uploads/", data=b"")
-        location = headers.get("Location")
-        if location:
-            client._request("DELETE", location, missing_ok=True)
-
-    return _attempt(f"registry {spec.image.repository}", push_allowed,
+    return _attempt(f"registry {spec.image.repository}", lambda: client.check_push(repo),
                     "reachable, push allowed",
                     f"start the registry or fix image.repository; log in with `docker login "
                     f"{host}` or LAUNCH_REGISTRY_USERNAME / LAUNCH_REGISTRY_PASSWORD")

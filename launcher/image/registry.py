@@ -97,6 +97,15 @@ class Registry:
                       headers={"Content-Type": media_type})
         return sha256_digest(body)
 
+    def check_push(self, repo: str) -> None:
+        """Raise unless the registry answers and lets us push to `repo`: a blob upload is
+        started and cancelled, so nothing is written."""
+        self._request("GET", "/v2/")
+        _, headers, _ = self._request("POST", f"/v2/{repo}/blobs/uploads/", data=b"")
+        if headers.get("Location"):
+            self._request("DELETE", urllib.parse.urljoin(self.base_url, headers["Location"]),
+                          missing_ok=True)
+
     # -- blobs ------------------------------------------------------------------------------
     def blob(self, repo: str, digest: str) -> bytes:
         return self._request("GET", f"/v2/{repo}/blobs/{digest}")[2]
