@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 
 from launcher.layout import (BEST, CHECKPOINTS, MODEL, SPEC, SUMMARY, TRIALS, TUNE, RunLayout)
-from launcher.spec.models import JobSpec, TuneSpec
+from launcher.spec.models import JobSpec
+from launcher.spec.tune import TuneSpec
 
 from jobs.export import plot_sweep, read_metrics, write_summary
 from jobs.storage import RunStorage

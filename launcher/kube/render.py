@@ -22,7 +22,8 @@ import yaml
 
 from launcher.kube import names
 from launcher.layout import SPEC, RunLayout
-from launcher.spec.models import JobSpec, KubernetesSpec
+from launcher.spec.models import JobSpec
+from launcher.spec.target import KubernetesSpec
 from launcher.storage import s3_environment
 
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

@@ -1,27 +1,25 @@
 """The job spec: the one schema both halves share.
 
 Imported by the launcher (validation, submission) and by `jobs` on the cluster (reading the
-resolved spec.json), so it must stay free of heavy imports: pydantic only.
+resolved spec.json), so it must stay free of heavy imports: pydantic only. The larger
+sections live beside it: `target` (local / kubernetes) in target.py, `tune` in tune.py.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from launcher.spec.base import Section, located
+from launcher.spec.target import TargetSpec
+from launcher.spec.tune import TuneSpec
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class Section(BaseModel):
-    """Base of every spec section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class ModelSpec(Section):
@@ -300,248 +298,6 @@ class ImageSpec(Section):
         return value
 
 
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
-
-class TolerationSpec(Section):
-    """One Kubernetes toleration, as in a pod spec."""
-
-    key: str | None = Field(None, description="Taint key; unset with operator Exists matches "
-                            "every taint.")
-    operator: Literal["Equal", "Exists"] = Field("Equal", description="`Equal` matches `value`; "
-                                                 "`Exists` matches any value.")
-    value: str | None = Field(None, description="Taint value (with operator Equal).")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        None, description="Taint effect to tolerate; unset means every effect.")
-    toleration_seconds: int | None = Field(
-        None, ge=0, description="With NoExecute: how long the pod stays after the taint "
-        "appears.")
-
-    @model_validator(mode="after")
-    def _exists_has_no_value(self) -> TolerationSpec:
-        if self.operator == "Exists" and self.value is not None:
-            raise ValueError("operator Exists takes no value")
-        if self.operator == "Equal" and self.key is None:
-            raise ValueError("operator Equal needs a key")
-        return self
-
-
-class KubernetesSpec(Section):
-    """A KubeRay RayJob: one head pod, one worker pod per Ray Train worker."""
-
-    namespace: str = Field("default", pattern=DNS_LABEL,
-                           description="Namespace the RayJob and its pods run in.")
-    context: str | None = Field(
-        None, min_length=1, description="kubeconfig context; unset means the current one.")
-    storage_secret: str | None = Field(
-        "launch-storage", pattern=DNS_LABEL,
-        description="Secret (in the namespace) holding AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY for storage; pods read them through secretKeyRef, so no "
-        "credential is ever written in a manifest. null: the pods' own identity (e.g. IRSA).")
-    storage_endpoint_url: str | None = Field(
-        None, pattern=r"^https?://[^/\s]+",
-        description="The S3 endpoint as pods reach it, when it differs from "
-        "storage.endpoint_url (e.g. http://seaweedfs.launch.svc:8333 inside Kind while this "
-        "machine uses http://127.0.0.1:8333). Unset means storage.endpoint_url.")
-    service_account: str | None = Field(
-        None, pattern=DNS_LABEL, description="ServiceAccount of the Ray pods; unset means the "
-        "namespace's default.")
-    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field(
-        "IfNotPresent", description="Job images are tagged by content, so a tag never changes "
-        "meaning and IfNotPresent is safe; `Never` for images loaded with `kind load`.")
-    image_pull_secret: str | None = Field(
-        None, pattern=DNS_LABEL, description="Secret for pulling from a private registry.")
-    head_cpus: float = Field(1, gt=0, description="CPUs of the head pod (it runs the driver, "
-                             "no training worker).")
-    head_memory: str = Field("2Gi", pattern=QUANTITY, description="Memory of the head pod.")
-    worker_memory: str = Field("4Gi", pattern=QUANTITY,
-                               description="Memory of each worker pod (one Ray Train worker).")
-    shared_memory: str = Field(
-        "1Gi", pattern=QUANTITY, description="Size of the in-memory /dev/shm volume of each "
-        "worker pod (Ray's object store, NCCL); counts against worker_memory.")
-    gpu_resource: str = Field(
-        "nvidia.com/gpu", pattern=r"^([a-z0-9.-]+/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-        description="Extended resource name of a GPU (`amd.com/gpu`, ...).")
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Node labels every Ray pod must match.")
-    tolerations: list[TolerationSpec] = Field(
-        default_factory=list, description="Taints every Ray pod tolerates: each has key, "
-        "operator (Equal or Exists), value, effect, toleration_seconds.")
-    startup_grace_s: int = Field(
-        180, ge=0, description="How long a pod may sit in ImagePullBackOff, ErrImagePull, "
-        "CrashLoopBackOff or Unschedulable before launch stops the job with the pod's event "
-        "message.")
-    ttl_seconds_after_finished: int = Field(
-        600, ge=0, description="Seconds the Ray cluster is kept after the job ends (for logs "
-        "and the dashboard); the RayJob object stays until deleted.")
-    active_deadline_seconds: int | None = Field(
-        None, ge=1, description="Fail the RayJob after this many seconds in all; unset means "
-        "no limit.")
-    backoff_limit: int = Field(0, ge=0, description="RayJob retries (each on a new Ray "
-                               "cluster) after a failure.")
-    ray_auth: Literal["token", "disabled"] = Field(
-        "token", description="`token`: Ray token authentication (KubeRay authOptions), with a "
-        "per-run token in a Secret launch creates; launch keeps a copy in LAUNCH_HOME.")
-
-
-class TargetSpec(Section):
-    """Where the job runs."""
-
-    kind: Literal["local", "kubernetes"] = Field(
-        "local",
-        description="`local`: a Ray head on this machine, started if none is running. "
-        "`kubernetes`: a KubeRay RayJob (needs `image` and s3:// storage).",
-    )
-    address: str = Field(
-        "http://127.0.0.1:8265",
-        description="Ray dashboard (Jobs API) address of the local head.",
-    )
-    kubernetes: KubernetesSpec | None = Field(
-        None, description="Settings of the kubernetes target; defaults apply when it is unset.")
-
-    @field_validator("address")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be the dashboard's http(s) URL, e.g. http://127.0.0.1:8265")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _kubernetes_settings(self) -> TargetSpec:
-        if self.kind == "kubernetes" and self.kubernetes is None:
-            self.kubernetes = KubernetesSpec()
-        if self.kind != "kubernetes" and self.kubernetes is not None:
-            raise ValueError("kubernetes: used only with kind: kubernetes")
-        return self
-
-    @property
-    def endpoint(self) -> str:
-        """Where launch reaches the target: the dashboard URL, or kubernetes://NAMESPACE/CONTEXT
-        (an empty context is the current one)."""
-        if self.kubernetes is None:
-            return self.address
-        return f"kubernetes://{self.kubernetes.namespace}/{self.kubernetes.context or ''}"
-
-
-SEARCH_KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
-
-
-def _located(loc: str, message: str) -> PydanticCustomError:
-    """An error that `launch validate` places at `loc`, a dotted path from the job's top."""
-    return PydanticCustomError("sweep", message, {"loc": loc})
-
-
-class SearchParam(Section):
-    """One dimension of a sweep's search space: exactly one of its keys."""
-
-    choice: list[Any] | None = Field(None, min_length=1,
-                                     description="Each trial samples one of these values.")
-    grid: list[Any] | None = Field(None, min_length=1,
-                                   description="Every value is run (one grid dimension).")
-    uniform: tuple[float, float] | None = Field(None, description="[low, high]: a float drawn "
-                                                "uniformly.")
-    loguniform: tuple[float, float] | None = Field(
-        None, description="[low, high] with low > 0: a float drawn uniformly on a log scale "
-        "(learning rates, weight decay).")
-    randint: tuple[int, int] | None = Field(None, description="[low, high): an integer drawn "
-                                            "uniformly, high excluded (as in Ray Tune).")
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> SearchParam:
-        given = [kind for kind in SEARCH_KINDS if getattr(self, kind) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of {', '.join(SEARCH_KINDS)}")
-        if self.kind in ("uniform", "loguniform", "randint"):
-            low, high = self.args
-            if low >= high:
-                raise ValueError(f"{self.kind}: low must be below high (got [{low}, {high}])")
-            if self.kind == "loguniform" and low <= 0:
-                raise ValueError("loguniform: low must be above 0")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(kind for kind in SEARCH_KINDS if getattr(self, kind) is not None)
-
-    @property
-    def args(self) -> list:
-        return list(getattr(self, self.kind))
-
-    def extremes(self) -> list:
-        """Values a trial can get that together show whether a field accepts the range."""
-        if self.kind in ("choice", "grid"):
-            return self.args
-        low, high = self.args
-        return [low, high - 1] if self.kind == "randint" else [low, high]
-
-
-class AshaSpec(Section):
-    """ASHA (asynchronous successive halving): stop the trials that are behind at each rung."""
-
-    grace_period: int = Field(10, ge=1, description="Optimizer steps every trial runs before "
-                              "ASHA may stop it (the first rung).")
-    reduction_factor: float = Field(2, gt=1, description="At each rung only the best "
-                                    "1/reduction_factor of the trials go on.")
-    max_t: int | None = Field(None, ge=1, description="Optimizer steps of a trial that is never "
-                              "stopped; unset means training.max_steps.")
-
-
-class TuneSpec(Section):
-    """A sweep: many trials, each a Ray Train run of this job with other hyperparameters."""
-
-    metric: Literal["eval_loss", "loss"] = Field(
-        description="What ranks the trials: `eval_loss` (validation loss at each evaluation) "
-        "or `loss` (training loss at each logging step).")
-    mode: Literal["min", "max"] = Field("min", description="Whether the best trial has the "
-                                        "lowest (`min`, for losses) or the highest metric.")
-    space: dict[Literal["training", "method"], dict[str, SearchParam]] = Field(
-        description="Fields to sweep, by section, e.g. `training: {learning_rate: {loguniform: "
-        "[1e-4, 1e-2]}}` or `method: {r: {choice: [4, 8, 16]}}`; each takes one of choice, "
-        "grid, uniform, loguniform, randint. Other fields keep the job's values.")
-    search: Literal["random", "grid", "optuna"] = Field(
-        "random", description="`random`: sample the space (grid dimensions are enumerated); "
-        "`grid`: every combination of the `grid` values, once; `optuna`: Optuna's TPE picks "
-        "each trial from the results so far.")
-    num_samples: int = Field(1, ge=1, description="Trials to run (random, optuna); with `grid` "
-                             "dimensions under random search, passes over the grid.")
-    scheduler: Literal["none", "asha"] = Field(
-        "none", description="`none`: every trial runs to the end; `asha`: stop the trials that "
-        "are behind at each rung (settings in `asha`).")
-    asha: AshaSpec | None = Field(None, description="Settings of the asha scheduler; defaults "
-                                  "apply when it is unset.")
-    max_concurrent_trials: int | None = Field(
-        None, ge=1, description="Trials running at once. Unset means as many as the cluster's "
-        "CPUs and GPUs hold: each trial is one Ray Train run with `scale:`'s workers "
-        "(fractional gpus_per_worker let several trials share a GPU).")
-
-    @model_validator(mode="after")
-    def _coherent(self) -> TuneSpec:
-        if not any(self.space.values()):
-            raise _located("tune.space", "the search space is empty: sweep at least one field, "
-                           "e.g. training: learning_rate: loguniform: [1e-4, 1e-2]")
-        for loc, param in self.params().items():
-            if self.search == "grid" and param.kind != "grid":
-                raise _located(loc, f"search grid takes only `grid` values (got {param.kind}); "
-                               "use search random to sample it")
-            if self.search == "optuna" and param.kind == "grid":
-                raise _located(loc, "search optuna picks its own points: use choice instead "
-                               "of grid")
-        if self.search == "grid" and self.num_samples != 1:
-            raise _located("tune.num_samples", "search grid runs every grid point once; remove "
-                           "num_samples, or use search random to repeat the grid")
-        if self.scheduler == "asha" and self.asha is None:
-            self.asha = AshaSpec()
-        if self.scheduler != "asha" and self.asha is not None:
-            raise _located("tune.asha", "used only with scheduler: asha")
-        return self
-
-    def params(self) -> dict[str, SearchParam]:
-        """Every swept field by its location, e.g. `tune.space.training.learning_rate`."""
-        return {f"tune.space.{section}.{name}": param
-                for section, fields in self.space.items() for name, param in fields.items()}
-
-
 class JobSpec(Section):
     """A fine-tuning job: everything `launch submit` needs."""
 
@@ -600,27 +356,27 @@ class JobSpec(Section):
             if name not in fields:
                 hint = difflib.get_close_matches(name, fields, n=1)
                 guess = f"did you mean `{hint[0]}`? " if hint else ""
-                raise _located(loc, f"`{section}` has no field `{name}`; {guess}fields: "
+                raise located(loc, f"`{section}` has no field `{name}`; {guess}fields: "
                                f"{', '.join(fields)}")
             for value in param.extremes():
                 try:
                     type(current).model_validate({**current.model_dump(), name: value})
                 except ValidationError as err:
                     problem = err.errors(include_url=False)[0]["msg"]
-                    raise _located(loc, f"{value!r} does not fit {section}.{name}: "
+                    raise located(loc, f"{value!r} does not fit {section}.{name}: "
                                    f"{problem.removeprefix('Value error, ')}") from None
         asha = self.tune.asha
         if asha is None:
             return self
         if asha.max_t is None and self.training.max_steps is None:
-            raise _located("tune.asha", "ASHA counts optimizer steps: set asha.max_t or "
+            raise located("tune.asha", "ASHA counts optimizer steps: set asha.max_t or "
                            "training.max_steps")
         asha.max_t = asha.max_t or self.training.max_steps
         if asha.grace_period >= asha.max_t:
-            raise _located("tune.asha", f"grace_period ({asha.grace_period}) must be below "
+            raise located("tune.asha", f"grace_period ({asha.grace_period}) must be below "
                            f"max_t ({asha.max_t}), or ASHA never stops a trial")
         if self.tune.metric == "eval_loss" and self.training.eval_steps is None:
-            raise _located("tune.scheduler", "asha compares eval_loss during training: set "
+            raise located("tune.scheduler", "asha compares eval_loss during training: set "
                            "training.eval_steps (at most asha.grace_period)")
         return self
 

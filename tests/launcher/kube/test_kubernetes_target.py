@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from launcher.errors import LaunchError
-from launcher.spec.models import TargetSpec
+from launcher.spec.target import TargetSpec
 from launcher.targets import make_target
 from launcher.targets.kubernetes import KubernetesTarget
 
