@@ -129,9 +129,16 @@ def _worker_group(spec: JobSpec, image: str, labels: dict[str, str]) -> dict:
     template = _pod(kube, labels, container)
     template["spec"]["volumes"] = [
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": kube.shared_memory}}]
-    return {"groupName": "workers", "replicas": scale.num_workers,
-            "minReplicas": scale.num_workers, "maxReplicas": scale.num_workers,
+    pods = worker_pods(spec)
+    return {"groupName": "workers", "replicas": pods, "minReplicas": pods, "maxReplicas": pods,
             "rayStartParams": params, "template": template}
+
+
+def worker_pods(spec: JobSpec) -> int:
+    """One pod per Ray Train worker; a sweep runs max_concurrent_trials trials side by side
+    (one at a time when unset: the trials then fill the pods there are)."""
+    trials = (spec.tune.max_concurrent_trials or 1) if spec.tune else 1
+    return spec.scale.num_workers * trials
 
 
 def _container(name: str, spec: JobSpec, image: str, cpus: float, memory: str,

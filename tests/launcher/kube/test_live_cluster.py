@@ -40,16 +40,21 @@ def target() -> KubernetesTarget:
 
 
 def live_spec(image_repository: str, grace_s: int = 20):
-    from test_render import BASE, merged
+    import copy
 
+    from test_render import BASE
+
+    from launcher.spec.load import merge_overrides
     from launcher.spec.models import JobSpec
 
-    return JobSpec.model_validate(merged(BASE, {
+    job = copy.deepcopy(BASE)
+    merge_overrides(job, {
         "image": {"repository": image_repository},
         "scale": {"num_workers": 1},
         "target": {"kubernetes": {"namespace": NAMESPACE, "startup_grace_s": grace_s,
                                   "head_memory": "1Gi", "worker_memory": "1Gi",
-                                  "shared_memory": "256Mi"}}}))
+                                  "shared_memory": "256Mi"}}})
+    return JobSpec.model_validate(job)
 
 
 def test_the_api_server_accepts_the_rendered_rayjob_strictly(target):

@@ -3,6 +3,7 @@ exactly what the golden files show a user (LAUNCH_UPDATE_GOLDEN=1 rewrites them)
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 
@@ -13,6 +14,7 @@ from kube_checks import GOLDEN, kubernetes_validate_strict, rayjob_validator, sc
 from launcher.kube import names
 from launcher.kube.render import manifests_yaml, render_manifests, render_rayjob
 from launcher.layout import RunLayout
+from launcher.spec.load import merge_overrides
 from launcher.spec.models import JobSpec
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
@@ -52,6 +54,12 @@ VARIANTS = {
         "service_account": "trainer", "image_pull_policy": "Always",
         "active_deadline_seconds": 7200, "backoff_limit": 1,
         "ttl_seconds_after_finished": 60}}},
+    "sweep": {"scale": {"num_workers": 2},
+              "training": {"max_steps": 40, "eval_steps": 10},
+              "tune": {"metric": "eval_loss", "num_samples": 6, "scheduler": "asha",
+                       "max_concurrent_trials": 3,
+                       "space": {"training": {"learning_rate": {"loguniform": [1e-4, 1e-2]}},
+                                 "method": {"r": {"choice": [4, 8, 16]}}}}},
     "pod-identity-no-auth": {"storage": {"uri": "s3://launch-runs/finetunes",
                                          "endpoint_url": None},
                              "target": {"kubernetes": {"storage_secret": None,
@@ -61,16 +69,10 @@ VARIANTS = {
 }
 
 
-def merged(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(
-            base.get(key), dict) else value
-    return out
-
-
 def spec_of(variant: str) -> JobSpec:
-    return JobSpec.model_validate(merged(BASE, VARIANTS[variant]))
+    job = copy.deepcopy(BASE)
+    merge_overrides(job, copy.deepcopy(VARIANTS[variant]))
+    return JobSpec.model_validate(job)
 
 
 def layout_of(spec: JobSpec, run: str = RUN) -> RunLayout:
@@ -141,6 +143,11 @@ def test_workers_and_resources_follow_the_scale():
     assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
     assert rayjob["spec"]["entrypoint"] == (
         f"python -m jobs.run --spec s3://launch-runs/finetunes/quickstart/{RUN}/spec.json")
+
+
+def test_a_sweep_gets_pods_for_its_concurrent_trials():
+    group = rendered("sweep")["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 2 * 3
 
 
 def test_gpus_use_the_named_resource_on_workers_only():
