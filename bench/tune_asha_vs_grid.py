@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-EXAMPLES = ROOT / "examples"
+from common import EXAMPLES, ray_head, tiny_model
 
 
 def main() -> None:
@@ -38,23 +32,18 @@ def main() -> None:
              for i in range(args.trials)]  # 3e-4 .. 9e-3, log-spaced
     eval_steps = max(args.max_steps // 5, 1)
 
-    work = Path(tempfile.mkdtemp(prefix="tb-", dir="/tmp"))  # short: Ray's socket paths
-    os.environ["LAUNCH_HOME"] = str(work / "home")
-    from launcher import api, local_head
+    work = Path(tempfile.mkdtemp(prefix="tb-", dir="/tmp"))
+    model = tiny_model()
+    with ray_head() as head:
+        from launcher import api
 
-    address = f"http://127.0.0.1:{_free_port()}"
-    local_head.start(address, num_cpus=2, gcs_port=_free_port())
-    try:
-        model = _tiny_model(work)
-        common = {"metric": "eval_loss", "max_concurrent_trials": args.concurrent,
+        shared = {"metric": "eval_loss", "max_concurrent_trials": args.concurrent,
                   "space": {"training": {"learning_rate": {"grid": rates}}}}
-        grid = _sweep(api, work, "grid", model, address, args.max_steps, eval_steps,
-                      {**common, "search": "grid"})
-        asha = _sweep(api, work, "asha", model, address, args.max_steps, eval_steps,
-                      {**common, "scheduler": "asha",
+        grid = _sweep(api, work, "grid", model, head.address, args.max_steps, eval_steps,
+                      {**shared, "search": "grid"})
+        asha = _sweep(api, work, "asha", model, head.address, args.max_steps, eval_steps,
+                      {**shared, "scheduler": "asha",
                        "asha": {"grace_period": eval_steps, "reduction_factor": 2}})
-    finally:
-        local_head.stop()
     best = min(t["eval_loss"] for t in grid["trials"] if t["eval_loss"] is not None)
     reached = [time for time, value in asha["points"] if value <= best * (1 + 1e-3)]
     asha_reach = min(reached) - asha["started"] if reached else None
@@ -100,22 +89,6 @@ def _sweep(api, work: Path, name: str, model: Path, address: str, max_steps: int
               for record in [json.loads(line)] if "eval_loss" in record]
     return {"started": status["started_at"], "ended": status["ended_at"], "trials": trials,
             "points": points}
-
-
-def _tiny_model(work: Path) -> Path:
-    demo = EXAMPLES / "models" / "tiny-gpt2"
-    if (demo / "config.json").is_file():
-        return demo
-    subprocess.run([sys.executable, str(EXAMPLES / "build_tiny_model.py"), "--out",
-                    str(work / "tiny-gpt2"), "--pretrain-steps", "100"], check=True,
-                   capture_output=True)
-    return work / "tiny-gpt2"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
 from conftest import EXAMPLES
+from located import assert_one_located_line
 
 DATA = EXAMPLES / "data" / "debian_describe.jsonl"
 BASE = f"""\
@@ -40,21 +40,9 @@ CASES = [
 ]
 
 
-def _line_of(text: str, needle: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
-
-
 @pytest.mark.parametrize("text,needle,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_kubernetes_mistakes_are_located(tmp_path, cli, text, needle, words):
-    job = tmp_path / "job.yaml"
-    job.write_text(text)
-    result = cli("validate", job)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, lines
-    match = re.match(rf"^{re.escape(str(job))}:(\d+):(\d+): (.+)$", lines[0])
-    assert match and int(match.group(1)) == _line_of(text, needle), lines[0]
-    assert words in match.group(3), lines[0]
+    assert_one_located_line(cli, tmp_path / "job.yaml", text, needle, words)
 
 
 def test_a_kubernetes_job_with_image_and_s3_is_valid(tmp_path, cli):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 
 from conftest import EXAMPLES
+from located import assert_one_located_line
 
 DATA = EXAMPLES / "data" / "debian_describe.jsonl"
 VALID = f"""\
@@ -71,26 +71,9 @@ CASES = [
 ]
 
 
-def _line_of(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(f"{needle!r} not in the job text")
-
-
 @pytest.mark.parametrize("text,needle,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_spec_gives_located_one_line_error(tmp_path, cli, text, needle, words):
-    job = tmp_path / "job.yaml"
-    job.write_text(text)
-    result = cli("validate", job)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    match = re.match(rf"^{re.escape(str(job))}:(\d+):(\d+): (.+)$", lines[0])
-    assert match, lines[0]
-    assert int(match.group(1)) == _line_of(text, needle), lines[0]
-    assert words in match.group(3), lines[0]
+    assert_one_located_line(cli, tmp_path / "job.yaml", text, needle, words)
 
 
 def test_every_problem_is_reported_at_once(tmp_path, cli):
