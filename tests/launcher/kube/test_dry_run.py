@@ -30,6 +30,8 @@ def write_job(folder: Path) -> Path:
 def test_dry_run_prints_a_valid_rayjob_with_the_content_tag_and_creates_nothing(
         cli, tmp_path, launch_home, rayjob_validator):
     job = write_job(tmp_path)
+    records = launch_home / "runs"
+    before = set(records.iterdir()) if records.exists() else set()
     result = cli("submit", job, "--target", "kubernetes", "--namespace", "team-a",
                  "--context", "kind-launch", "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -44,7 +46,7 @@ def test_dry_run_prints_a_valid_rayjob_with_the_content_tag_and_creates_nothing(
     head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     assert head["containers"][0]["image"] == plan.reference  # what `launch build` would push
     assert rayjob["spec"]["entrypoint"].endswith("/spec.json")
-    assert not (launch_home / "runs").exists() or not any((launch_home / "runs").iterdir())
+    assert (set(records.iterdir()) if records.exists() else set()) == before  # no run recorded
 
 
 def test_a_bad_flag_value_is_a_one_line_spec_error(cli, tmp_path):
