@@ -23,9 +23,10 @@ def terminal_feedback() -> Feedback:
                             TransferSpeedColumn(), console=console, transient=False,
                             disable=not sys.stderr.isatty())
         task = progress.add_task(what, total=total)
-        progress.start()
 
         def advance(count: int) -> None:
+            if not progress.live.is_started:  # shown from the first byte: a skipped upload
+                progress.start()              # (the registry has the blob) shows nothing
             progress.update(task, advance=count)
             if progress.tasks[task].finished:
                 progress.stop()
