@@ -116,13 +116,12 @@ def run_image(job_file: str | Path, results_dir: Path,
               feedback: Feedback | None = None) -> tuple[BuiltImage, RunLayout]:
     """Build the job's image, then run it here on tiny settings; see launcher.image.smoke."""
     from launcher.image.build import Feedback
-    from launcher.image.registry import Registry
     from launcher.image.smoke import run_image as run_smoke
 
     feedback = feedback or Feedback()
     image = build(job_file, feedback=feedback)
-    registry = Registry(image.reference.split("/", 1)[0], image.spec.image.insecure)
-    return image, run_smoke(image.reference, image.spec, results_dir, registry, feedback.log)
+    return image, run_smoke(image.reference, image.spec, results_dir, image.insecure,
+                            feedback.log)
 
 
 def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:

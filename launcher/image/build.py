@@ -20,6 +20,7 @@ class BuiltImage:
     reference: str  # REGISTRY/REPO:TAG
     runtime_reference: str
     builder: str  # "oci", "docker", "buildah", or "none" when the registry had the tag
+    insecure: bool  # the registry speaks plain HTTP (pulls must not verify TLS)
     bytes_pushed: int  # request bodies launch sent itself (the oci builder's uploads)
     code_layer_bytes: int  # the gzipped code layer
     seconds: float
@@ -87,6 +88,7 @@ def build_image(spec: JobSpec, job_dir: Path, builder: str | None = None,
                                   feedback.log)
     return BuiltImage(reference=plan.reference,
                       runtime_reference=f"{plan.host}/{repo}:{recipe.runtime_tag}",
-                      builder=chosen, bytes_pushed=registry.bytes_sent,
+                      builder=chosen, insecure=registry.insecure,
+                      bytes_pushed=registry.bytes_sent,
                       code_layer_bytes=blob.size, seconds=time.time() - started,
                       spec=plan.layer.spec)

@@ -22,6 +22,7 @@ from launcher.errors import LaunchError
 from launcher.image.context import CodeLayer
 from launcher.image.recipe import Recipe
 from launcher.image.registry import Registry, is_loopback
+from launcher.image.streaming import run_streaming
 
 BUILD_FLAGS_ENV = "LAUNCH_BUILD_FLAGS"
 
@@ -88,13 +89,6 @@ def _push_command(tool: str, ref: str, registry: Registry) -> list[str]:
 
 
 def _run(command: list[str], log: Callable[[str], None]) -> None:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, errors="replace")
-    tail: list[str] = []
-    for line in process.stdout:
-        log(line.rstrip("\n"))
-        tail = [*tail[-19:], line.rstrip("\n")]
-    if process.wait() != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "no output")
-        raise LaunchError(f"`{' '.join(command[:2])}` failed (exit {process.returncode}): "
-                          f"{last.strip()}")
+    code, last = run_streaming(command, log)
+    if code != 0:
+        raise LaunchError(f"`{' '.join(command[:2])}` failed (exit {code}): {last}")

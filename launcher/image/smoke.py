@@ -9,13 +9,12 @@ the image fails here in a minute instead of on the cluster.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from launcher import runs
 from launcher.errors import LaunchError
-from launcher.image.registry import Registry
+from launcher.image.streaming import run_streaming
 from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
 
@@ -42,7 +41,7 @@ def smoke_spec(image_spec: JobSpec) -> JobSpec:
                                          "storage": storage})
 
 
-def run_image(reference: str, image_spec: JobSpec, results: Path, registry: Registry,
+def run_image(reference: str, image_spec: JobSpec, results: Path, insecure: bool,
               log: Callable[[str], None]) -> RunLayout:
     """Run the smoke job in a container; return where its results are on this machine."""
     spec = smoke_spec(image_spec)
@@ -55,13 +54,10 @@ def run_image(reference: str, image_spec: JobSpec, results: Path, registry: Regi
     command = [engine, "run", "--rm", "--shm-size=1g", f"--volume={results.resolve()}:"
                f"{RUNS_IN_CONTAINER}"]
     if engine == "podman":
-        command += ["--pull=missing", f"--tls-verify={'false' if registry.insecure else 'true'}"]
+        command += ["--pull=missing", f"--tls-verify={'false' if insecure else 'true'}"]
     command += [reference, "python", "-m", "jobs.run", "--spec", inside.uri(SPEC)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, errors="replace")
-    for line in process.stdout:
-        log(line.rstrip("\n"))
-    if process.wait() != 0:
-        raise LaunchError(f"the image failed its smoke run (exit {process.returncode}); its "
-                          f"log and status are in {outside.root}")
+    code, _ = run_streaming(command, log)
+    if code != 0:
+        raise LaunchError(f"the image failed its smoke run (exit {code}); its log and status "
+                          f"are in {outside.root}")
     return outside
