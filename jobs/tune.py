@@ -157,7 +157,8 @@ def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
             "checkpoint": summary.get("checkpoint") and trial.layout.uri(
                 f"{CHECKPOINTS}/{summary['checkpoint'].rstrip('/').rsplit('/', 1)[1]}"),
             "error": str(result.error).strip().splitlines()[-1] if result.error else None,
-            "curve": [(r["step"], r[tune.metric]) for r in records if tune.metric in r]})
+            "curve": [(r["step"], r[tune.metric]) for r in records if tune.metric in r],
+            "summary": summary})
     sign = 1 if tune.mode == "min" else -1
     return sorted(rows, key=lambda r: (r[tune.metric] is None, sign * (r[tune.metric] or 0)))
 
@@ -167,7 +168,8 @@ def _record(spec: JobSpec, storage: RunStorage, trials: list[dict]) -> dict:
     import pyarrow.fs
 
     tune = spec.tune
-    storage.write_text(TRIALS, json.dumps([{k: v for k, v in t.items() if k != "curve"}
+    internal = ("curve", "summary")  # for the plots and the best trial's numbers below
+    storage.write_text(TRIALS, json.dumps([{k: v for k, v in t.items() if k not in internal}
                                            for t in trials], indent=2))
     completed = [t for t in trials if t["state"] == "COMPLETED"]
     if not completed:
@@ -184,11 +186,10 @@ def _record(spec: JobSpec, storage: RunStorage, trials: list[dict]) -> dict:
                           destination_filesystem=storage.filesystem)
     main_param = next(iter(tune.params())).removeprefix("tune.space.")
     plot_sweep(storage, tune.metric, trials, main_param)
-    best_summary = json.loads(RunStorage(RunLayout(trial)).read_text(SUMMARY))
     counts = {state: sum(t["state"] == state for t in trials)
               for state in ("COMPLETED", "STOPPED", "FAILED")}
     return {
-        **best_summary, "state": "SUCCEEDED", "best_trial": best["trial_id"],
+        **best["summary"], "state": "SUCCEEDED", "best_trial": best["trial_id"],
         "metric": tune.metric, "best_value": best[tune.metric], "best_config": best["config"],
         "trials": len(trials), **{f"trials_{s.lower()}": n for s, n in counts.items()},
         "total_steps": sum(t["steps"] for t in trials), "search": tune.search,
