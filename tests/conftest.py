@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -62,6 +63,25 @@ def ray_head(launch_home):
     os.environ.pop("LAUNCH_RAY_ADDRESS", None)
 
 
+def weed_command(data_dir: Path, access_key: str, secret_key: str, ip: str) -> list[str]:
+    """`weed mini` with the flags of ../shared/ENVIRONMENT.md, bound to `ip` only, accepting
+    one identity (its s3.json is written beside `data_dir`)."""
+    config = data_dir.parent / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "test", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    return [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={data_dir}",
+            f"-ip={ip}", f"-ip.bind={ip}", "-master.telemetry=false", f"-s3.config={config}",
+            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+
+
+def submitted_run_id(result: subprocess.CompletedProcess) -> str:
+    """The run id `launch submit` printed."""
+    match = re.search(r"^submitted (\S+)", result.stdout, re.MULTILINE)
+    assert match, result.stdout + result.stderr
+    return match.group(1)
+
+
 @dataclass
 class SeaweedFS:
     """A real SeaweedFS S3 server on 127.0.0.1 (flags from ../shared/ENVIRONMENT.md)."""
@@ -77,17 +97,9 @@ class SeaweedFS:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", 8333)) == 0:
                 pytest.fail("127.0.0.1:8333 is taken by another S3 server: stop it first")
-        config = self.data_dir.parent / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "test", "credentials": [{"accessKey": self.access_key,
-                                             "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
         log = (self.data_dir.parent / "weed.log").open("a")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={self.data_dir}",
-             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-             f"-s3.config={config}", "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0",
-             "-s3.port.lance=0"],
+            weed_command(self.data_dir, self.access_key, self.secret_key, "127.0.0.1"),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         client, deadline = self.client(), time.time() + 60
         while True:

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import submitted_run_id
+
 pytestmark = pytest.mark.integration
-
-
-def _run_id(output: str) -> str:
-    match = re.search(r"^submitted (\S+)$", output, re.MULTILINE)
-    assert match, output
-    return match.group(1)
 
 
 def _run_dir(output: str) -> Path:
@@ -32,7 +28,7 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
     result = cli("submit", job, "--follow", timeout=900)
     elapsed = time.time() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id, run_dir = _run_id(result.stdout), _run_dir(result.stdout)
+    run_id, run_dir = submitted_run_id(result), _run_dir(result.stdout)
     assert f"{run_id}: SUCCEEDED" in result.stdout
     assert "[launch] step" in result.stdout  # progress is streamed while it trains
 
@@ -116,7 +112,7 @@ def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
                      "training": {"max_steps": 100000, "eval_steps": None, "save_steps": 100000}})
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
-    run_id, run_dir = _run_id(submitted.stdout), _run_dir(submitted.stdout)
+    run_id, run_dir = submitted_run_id(submitted), _run_dir(submitted.stdout)
 
     deadline = time.time() + 300
     metrics = run_dir / "metrics.jsonl"
@@ -140,7 +136,7 @@ def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job,
                      "target": {"address": ray_head.address}})
     result = cli("submit", job, "--follow", timeout=600)
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr
-    run_id, run_dir = _run_id(result.stdout), _run_dir(result.stdout)
+    run_id, run_dir = submitted_run_id(result), _run_dir(result.stdout)
     assert f"run {run_id} ended FAILED" in result.stderr
 
     logs = cli("logs", run_id)

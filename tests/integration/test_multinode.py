@@ -18,12 +18,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import EXAMPLES, LAUNCH, ROOT
+from conftest import EXAMPLES, LAUNCH, ROOT, submitted_run_id, weed_command
 
 pytestmark = pytest.mark.integration
 
@@ -84,9 +85,6 @@ def cluster(launch_home):
     token.write_text(secrets.token_hex(16))
     token.chmod(0o600)
     access, secret = secrets.token_hex(8), secrets.token_hex(16)
-    (folder / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "test", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
            "GLOO_SOCKET_IFNAME": "eth0",  # the link between the nodes, on both sides
@@ -96,12 +94,9 @@ def cluster(launch_home):
     head, worker = Namespaces.prefix(namespaces.head), Namespaces.prefix(namespaces.worker)
     try:
         (folder / "weed").mkdir()
-        subprocess.Popen(
-            [*head, str(Path(sys.executable).with_name("weed")), "mini", f"-dir={folder / 'weed'}",
-             f"-ip={HEAD_IP}", f"-ip.bind={HEAD_IP}", "-master.telemetry=false",
-             f"-s3.config={folder / 's3.json'}", "-webdav=false", "-admin.ui=false",
-             "-s3.port.iceberg=0", "-s3.port.lance=0"],
-            stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT, env=env)
+        subprocess.Popen([*head, *weed_command(folder / "weed", access, secret, HEAD_IP)],
+                         stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT,
+                         env=env)
         ray = str(Path(sys.executable).with_name("ray"))
         subprocess.run([*head, ray, "start", "--head", "--num-cpus=1",
                         f"--node-ip-address={HEAD_IP}", "--port=6390",
@@ -113,10 +108,23 @@ def cluster(launch_home):
                         f"--node-ip-address={WORKER_IP}", f"--temp-dir={folder / 'ray-b'}",
                         "--disable-usage-stats"], env=env, check=True, capture_output=True,
                        timeout=120)
-        make_bucket = (f"import boto3, time\nfor _ in range(120):\n  try:\n"
-                       f"    boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333', "
-                       f"region_name='us-east-1').create_bucket(Bucket='{BUCKET}'); break\n"
-                       f"  except Exception: time.sleep(0.5)\nelse: raise SystemExit(1)\n")
+        # Ready means an object can be written: SeaweedFS takes buckets before its volume
+        # server can store anything (PUTs answer InternalError until then).
+        make_bucket = textwrap.dedent(f"""
+            import boto3, time
+            s3 = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333', region_name='us-east-1')
+            for _ in range(240):
+                try:
+                    if '{BUCKET}' not in [b['Name'] for b in s3.list_buckets()['Buckets']]:
+                        s3.create_bucket(Bucket='{BUCKET}')
+                    s3.put_object(Bucket='{BUCKET}', Key='ready', Body=b'ready')
+                    s3.delete_object(Bucket='{BUCKET}', Key='ready')
+                    break
+                except Exception:
+                    time.sleep(0.5)
+            else:
+                raise SystemExit('SeaweedFS in the head namespace never took a write')
+            """)
         subprocess.run([*head, sys.executable, "-c", make_bucket], env=env, check=True,
                        timeout=120)
         yield namespaces, env
@@ -144,8 +152,7 @@ def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_p
     assert f"(ip={HEAD_IP}, " in result.stdout and f"(ip={WORKER_IP}, " in result.stdout
     assert "node_rank=1" in result.stdout
 
-    run_id = next(line.split()[1] for line in result.stdout.splitlines()
-                  if line.startswith("submitted "))
+    run_id = submitted_run_id(result)
     listing = (f"import boto3, json\nc = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333',"
                f" region_name='us-east-1')\np = c.get_paginator('list_objects_v2')\n"
                f"print(json.dumps([o['Key'] for page in p.paginate(Bucket='{BUCKET}', "

@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import submitted_run_id
+
 pytestmark = pytest.mark.integration
 
 PLANNED_STEPS, SAVE_EVERY = 70, 10
@@ -52,7 +54,7 @@ def test_killed_workers_resume_from_the_last_checkpoint(
     })
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
-    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    run_id = submitted_run_id(submitted)
     prefix = f"resume/quickstart/{run_id}/"
 
     def steps():
@@ -133,7 +135,7 @@ def test_stopped_run_resumes_with_submit_resume(ray_head, tiny_model, write_job,
                                   "eval_steps": None, "batch_size_per_worker": 4}})
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
-    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    run_id = submitted_run_id(submitted)
     run_dir = Path(re.search(r"^  results:\s+(\S+)$", submitted.stdout, re.MULTILINE).group(1))
     metrics = run_dir / "metrics.jsonl"
 
@@ -180,7 +182,7 @@ def test_a_store_killed_while_checkpoints_upload_is_ridden_out(
     })
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
-    run_id = re.search(r"^submitted (\S+)$", submitted.stdout, re.MULTILINE).group(1)
+    run_id = submitted_run_id(submitted)
     prefix = f"outage/quickstart/{run_id}/"
     client = s3_store.client()
 

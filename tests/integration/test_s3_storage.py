@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, submitted_run_id
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +32,7 @@ def test_every_result_lands_in_s3_and_reads_back_without_ray(
     result = cli("submit", _s3_job(write_job, tiny_model, ray_head, s3_store), "--follow",
                  timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id = re.search(r"^submitted (\S+)$", result.stdout, re.MULTILINE).group(1)
+    run_id = submitted_run_id(result)
     prefix = f"runs/quickstart/{run_id}/"
     assert f"  results:   s3://{s3_store.bucket}/{prefix.rstrip('/')}" in result.stdout
 
