@@ -3,8 +3,9 @@
 # tools into .venv, then run every test (a real Ray head and real training included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The image tests need a registry, buildah, podman (with runc) and debootstrap: Debian packages.
-missing=$(for pkg in buildah podman runc docker-registry debootstrap; do
+# Debian packages the tests use: a registry, buildah, podman (with runc) and debootstrap for the
+# image tests, iproute2 for the two-node test, g++ for the DeepSpeed ops training compiles.
+missing=$(for pkg in buildah podman runc docker-registry debootstrap iproute2 g++; do
   dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"; done)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
