@@ -205,7 +205,7 @@ def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]
         problems.append((("data", "path"), f"unsupported file type `{data_path.suffix}`; use "
                          + ", ".join(DATA_SUFFIXES)))
     else:
-        problems += _check_columns(data_path, [spec.data.prompt_field, spec.data.response_field])
+        problems += _check_columns(data_path, spec.data.columns_for(spec.task))
 
     model = spec.model.name_or_path
     model_dir = (base / Path(model).expanduser()).resolve()
@@ -232,7 +232,7 @@ def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]
     return spec.model_copy(update=updates), problems
 
 
-def _check_columns(path: Path, fields: list[str]) -> list[tuple[Loc, str]]:
+def _check_columns(path: Path, fields: dict[str, str]) -> list[tuple[Loc, str]]:
     """Check the first row of a jsonl/csv file names the fields; the job reads the rest."""
     first = ""
     with path.open("r", encoding="utf-8", errors="replace") as handle:
@@ -254,7 +254,6 @@ def _check_columns(path: Path, fields: list[str]) -> list[tuple[Loc, str]]:
         columns = {c.strip() for c in first.rstrip("\r\n").split(",")}
     else:
         return []
-    names = ("prompt_field", "response_field")
     return [(("data", key), f"column `{field}` is not in {path.name} (it has: "
              f"{', '.join(sorted(columns))})")
-            for key, field in zip(names, fields) if field not in columns]
+            for key, field in fields.items() if field not in columns]

@@ -15,6 +15,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from launcher.spec.base import Section, located
+from launcher.spec.data import DataSpec, Task
+from launcher.spec.method import LoraSpec
 from launcher.spec.target import TargetSpec
 from launcher.spec.tune import TuneSpec
 
@@ -30,57 +32,6 @@ class ModelSpec(Section):
         description="Hugging Face hub name (e.g. `gpt2`) or a local directory holding the "
         "model config, weights and tokenizer. Relative paths are resolved against the job "
         "file's folder.",
-    )
-
-
-class DataSpec(Section):
-    """Prompt/response pairs for supervised fine-tuning of a causal LM."""
-
-    path: str = Field(
-        min_length=1,
-        description="Local .jsonl, .json, .csv or .parquet file with one example per row. "
-        "Relative paths are resolved against the job file's folder.",
-    )
-    prompt_field: str = Field("prompt", min_length=1, description="Column holding the prompt.")
-    response_field: str = Field(
-        "response", min_length=1, description="Column holding the response the model learns."
-    )
-    prompt_template: str = Field(
-        "{prompt}\n",
-        description="How a prompt is shown to the model; `{prompt}` is replaced by the prompt "
-        "text and the response follows directly.",
-    )
-    train_on_prompt: bool = Field(
-        False,
-        description="Also compute the loss on prompt tokens. By default only response tokens "
-        "count.",
-    )
-    validation_fraction: float = Field(
-        0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation (fixed seed)."
-    )
-    max_length: int = Field(
-        256, ge=8, le=65536, description="Examples are truncated to this many tokens."
-    )
-
-    @field_validator("prompt_template")
-    @classmethod
-    def _template_has_prompt(cls, value: str) -> str:
-        if "{prompt}" not in value:
-            raise ValueError("must contain `{prompt}` where the prompt text goes")
-        return value
-
-
-class LoraSpec(Section):
-    """LoRA adapters through PEFT."""
-
-    type: Literal["lora"] = Field("lora", description="Fine-tuning method.")
-    r: int = Field(8, ge=1, le=1024, description="Rank of the LoRA update matrices.")
-    alpha: float = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
-    target_modules: list[str] | Literal["all-linear"] | None = Field(
-        None,
-        description="Module names to adapt, or `all-linear`. Unset means PEFT's default for "
-        "the architecture (e.g. attention projections).",
     )
 
 
@@ -305,6 +256,10 @@ class JobSpec(Section):
         description="Job name: lowercase letters, digits and '-', at most 40 characters; "
         "it names the run ids and the results folder.",
     )
+    task: Task = Field(
+        "causal_lm", description="What the model learns: `causal_lm` (a response to a "
+        "prompt), `seq_classification` (a label per text), `token_classification` (a tag per "
+        "word), `seq2seq` (an encoder-decoder writing a target from a source).")
     model: ModelSpec = Field(description="The base model.")
     data: DataSpec = Field(description="The training data.")
     method: LoraSpec = Field(default_factory=LoraSpec, description="The fine-tuning method.")

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 HEAD_IP, WORKER_IP = "10.200.0.1", "10.200.0.2"
 BUCKET = "multinode"
+PROXY_VARIABLES = [f"{name}{suffix}" for name in ("http", "https", "all", "no", "grpc")
+                   for suffix in ("_proxy", "_PROXY")]
 
 
 class Namespaces:
@@ -89,8 +91,10 @@ def cluster(launch_home):
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
            "GLOO_SOCKET_IFNAME": "eth0",  # the link between the nodes, on both sides
            "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
-    env.pop("RAY_ADDRESS", None)
-    env.pop("LAUNCH_RAY_ADDRESS", None)
+    # Nothing outside the namespaces is reachable from inside them: a proxy set for the host
+    # (NO_PROXY usually lists only loopback) would swallow every request to 10.200.0.x.
+    for name in ("RAY_ADDRESS", "LAUNCH_RAY_ADDRESS", *PROXY_VARIABLES):
+        env.pop(name, None)
     head, worker = Namespaces.prefix(namespaces.head), Namespaces.prefix(namespaces.worker)
     try:
         (folder / "weed").mkdir()
@@ -112,21 +116,32 @@ def cluster(launch_home):
         # server can store anything (PUTs answer InternalError until then).
         make_bucket = textwrap.dedent(f"""
             import boto3, time
-            s3 = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333', region_name='us-east-1')
-            for _ in range(240):
+            from botocore.config import Config
+            s3 = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333', region_name='us-east-1',
+                              config=Config(connect_timeout=2, read_timeout=10,
+                                            retries={{'max_attempts': 1}}))
+            deadline, error = time.time() + 150, None
+            while time.time() < deadline:
                 try:
                     if '{BUCKET}' not in [b['Name'] for b in s3.list_buckets()['Buckets']]:
                         s3.create_bucket(Bucket='{BUCKET}')
                     s3.put_object(Bucket='{BUCKET}', Key='ready', Body=b'ready')
                     s3.delete_object(Bucket='{BUCKET}', Key='ready')
                     break
-                except Exception:
+                except Exception as err:
+                    error = err
                     time.sleep(0.5)
             else:
-                raise SystemExit('SeaweedFS in the head namespace never took a write')
+                raise SystemExit(f'never took a write in 150 s; last error: {{error!r}}')
             """)
-        subprocess.run([*head, sys.executable, "-c", make_bucket], env=env, check=True,
-                       timeout=120)
+        ready = subprocess.run([*head, sys.executable, "-c", make_bucket], env=env,
+                               capture_output=True, text=True, timeout=180)
+        if ready.returncode != 0:
+            log = (folder / "weed.log").read_text(errors="replace").splitlines()[-30:]
+            free_gb = shutil.disk_usage(folder).free / 2**30
+            pytest.fail(f"SeaweedFS in the head namespace: {ready.stderr.strip()[-800:]}\n"
+                        f"free disk under {folder}: {free_gb:.1f} GiB; weed.log ends:\n"
+                        + "\n".join(log))
         yield namespaces, env
     finally:
         namespaces.destroy()
