@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 
 HEAD_IP, WORKER_IP = "10.200.0.1", "10.200.0.2"
 BUCKET = "multinode"
-PROXY_VARIABLES = [f"{name}{suffix}" for name in ("http", "https", "all", "no", "grpc")
-                   for suffix in ("_proxy", "_PROXY")]
+PROXY_VARIABLES = [case(f"{name}_proxy") for name in ("http", "https", "all", "no", "grpc")
+                   for case in (str.lower, str.upper)]
 
 
 class Namespaces:
