@@ -94,3 +94,36 @@ class ReportMetric(TrainerCallback):
             import ray.train
 
             ray.train.report({**logs, "step": state.global_step, "epoch": state.epoch})
+
+
+class EarlyStopping(TrainerCallback):
+    """Stop when the watched metric has not improved for `patience` evaluations.
+
+    Hugging Face's EarlyStoppingCallback needs load_best_model_at_end, which reloads weights
+    outside Ray Train's checkpoints; this one only stops, and saves the step it stops at so
+    the run ends with a checkpoint like any other. Every rank sees the same gathered metrics,
+    so every rank stops at the same step.
+    """
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.best: float | None = None
+        self.waited = 0
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(self.spec.metric)
+        if value is None:
+            raise ValueError(f"early stopping watches {self.spec.metric}, which the evaluation "
+                             f"does not report; it reports {', '.join(sorted(metrics or {}))}")
+        sign = -1 if self.spec.lower_is_better else 1
+        if self.best is None or sign * (value - self.best) > self.spec.min_delta:
+            self.best, self.waited = value, 0
+            return control
+        self.waited += 1
+        if self.waited >= self.spec.patience and state.global_step < state.max_steps:
+            print(f"[launch] early stopping at step {state.global_step}: {self.spec.metric} "
+                  f"has not improved on {self.best:.4g} for {self.waited} evaluations",
+                  flush=True)
+            control.should_training_stop = True
+            control.should_save = True
+        return control

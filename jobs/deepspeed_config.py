@@ -1,7 +1,9 @@
 """The DeepSpeed config a job trains with, generated from the spec's `scale` section.
 
 Micro-batch, accumulation, clipping and optimizer settings stay "auto" so the Hugging Face
-Trainer fills them from the same spec values: one source of truth.
+Trainer fills them from the same spec values: one source of truth. Stage 0 shards nothing, so
+it trains without DeepSpeed at all: plain DDP, which skips DeepSpeed's engine start-up and its
+per-step bookkeeping (bench/training_overhead.py measures the difference).
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 from launcher.spec.models import ScaleSpec
 
 
-def deepspeed_config(scale: ScaleSpec) -> dict:
+def deepspeed_config(scale: ScaleSpec) -> dict | None:
+    """The config for the Trainer's `deepspeed` argument; None (plain DDP) at stage 0."""
+    if scale.deepspeed.stage == 0:
+        return None
     zero: dict = {"stage": scale.deepspeed.stage}
     if scale.deepspeed.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": scale.gpus_per_worker > 0}

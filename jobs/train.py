@@ -86,7 +86,8 @@ def train_worker(config: dict) -> dict:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
     from jobs.data import IGNORE_INDEX, load_splits, tokenize
-    from jobs.callbacks import CheckpointLastStep, MetricsFileCallback, ReportMetric
+    from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
+                                ReportMetric)
     from jobs.model import load_model, load_tokenizer
 
     spec = JobSpec.model_validate(config["spec"])
@@ -118,6 +119,8 @@ def train_worker(config: dict) -> dict:
     )
     if config["report"]:
         trainer.add_callback(ReportMetric(config["report"]))
+    if spec.training.early_stopping is not None:
+        trainer.add_callback(EarlyStopping(spec.training.early_stopping))
     trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
     trainer.train(resume_from_checkpoint=resume_from)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
@@ -136,6 +139,7 @@ def train_worker(config: dict) -> dict:
         "train_samples": len(train_set),
         "eval_samples": len(eval_set),
         "tokens_seen": trainer.state.num_input_tokens_seen,
+        "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }
 
 
@@ -165,7 +169,8 @@ def training_arguments(spec: JobSpec, output_dir: Path, eval_on_start: bool = Tr
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate,
         lr_scheduler_type=t.lr_scheduler,
-        warmup_steps=t.warmup_ratio,  # a value below 1 is a ratio of the total steps
+        # A value below 1 is a ratio of the total steps.
+        warmup_steps=t.warmup_steps if t.warmup_steps is not None else t.warmup_ratio,
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         num_train_epochs=t.epochs,

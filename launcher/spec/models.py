@@ -35,6 +35,35 @@ class ModelSpec(Section):
     )
 
 
+class EarlyStoppingSpec(Section):
+    """Stop training when an evaluation metric has not improved for `patience` evaluations."""
+
+    metric: str = Field(
+        "eval_loss", description="An evaluation metric as the Trainer logs it: `eval_loss`, "
+        "or e.g. `eval_accuracy` where the task computes it.")
+    mode: Literal["min", "max"] | None = Field(
+        None, description="Whether lower or higher is better; unset means min for metrics "
+        "ending in `loss` or `perplexity`, max otherwise.")
+    patience: int = Field(3, ge=1, description="Evaluations without improvement before "
+                          "stopping.")
+    min_delta: float = Field(0.0, ge=0, description="The least change that counts as an "
+                             "improvement.")
+
+    @field_validator("metric")
+    @classmethod
+    def _is_an_evaluation_metric(cls, value: str) -> str:
+        if not re.match(r"^eval_\w+$", value):
+            raise ValueError("early stopping watches an evaluation metric, named as the "
+                             "Trainer logs it: `eval_loss`, `eval_accuracy`, …")
+        return value
+
+    @property
+    def lower_is_better(self) -> bool:
+        if self.mode is not None:
+            return self.mode == "min"
+        return self.metric.endswith(("loss", "perplexity"))
+
+
 class TrainingSpec(Section):
     """Optimisation settings, per the Hugging Face Trainer's meaning."""
 
@@ -47,6 +76,8 @@ class TrainingSpec(Section):
         "linear", description="Learning-rate schedule after warmup."
     )
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    warmup_steps: int | None = Field(
+        None, ge=0, description="Steps spent warming up, instead of warmup_ratio.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     batch_size_per_worker: int = Field(8, ge=1, description="Micro-batch size on each worker.")
     gradient_accumulation_steps: int = Field(
@@ -68,6 +99,22 @@ class TrainingSpec(Section):
         3, ge=-1, description="Worker failures to recover from by restarting the workers from "
         "the last checkpoint (Ray Train's FailureConfig); -1 for no limit, 0 to fail at once.",
     )
+    early_stopping: EarlyStoppingSpec | None = Field(
+        None, description="Stop when an evaluation metric stops improving; the step it stops "
+        "at is checkpointed and exported like a last step.")
+
+    @model_validator(mode="after")
+    def _one_warmup(self) -> TrainingSpec:
+        if self.warmup_steps is not None and self.warmup_ratio > 0:
+            raise located("training.warmup_steps", "set warmup_steps or warmup_ratio, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_evaluations(self) -> TrainingSpec:
+        if self.early_stopping is not None and self.eval_steps is None:
+            raise located("training.early_stopping", "early stopping watches evaluations "
+                          "during training: set training.eval_steps")
+        return self
 
 
 class DeepSpeedSpec(Section):

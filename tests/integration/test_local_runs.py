@@ -106,6 +106,30 @@ def test_zero3_with_cpu_offload_and_bf16(ray_head, tiny_model, write_job, cli):
     _assert_adapter_generates(run_dir / "model")
 
 
+def test_early_stopping_without_deepspeed_ends_at_the_stale_evaluation(ray_head, tiny_model,
+                                                                        write_job, cli):
+    """ZeRO stage 0 trains as plain DDP (no DeepSpeed engine) on 2 workers; an improvement
+    bar no evaluation can clear stops it at its first evaluation after the start, and that
+    step is checkpointed and exported like a last step."""
+    job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "target": {"address": ray_head.address},
+                     "training": {"max_steps": 12, "logging_steps": 2, "eval_steps": 3,
+                                  "save_steps": 100,
+                                  "early_stopping": {"patience": 1, "min_delta": 100.0}},
+                     "scale": {"deepspeed": {"stage": 0}}})
+    result = cli("submit", job, "--follow", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[launch] early stopping at step 3: eval_loss has not improved" in result.stdout
+    run_dir = _run_dir(result.stdout)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_step"] == 3 and summary["stopped_early"] is True
+    assert summary["zero_stage"] == 0
+    checkpoints = [p for p in (run_dir / "checkpoints").glob("checkpoint_*") if p.is_dir()]
+    assert len(checkpoints) == 1  # the stopping step, though save_steps is 100
+    assert not any(checkpoints[0].rglob("*optim_states.pt"))  # no DeepSpeed shards
+    _assert_adapter_generates(run_dir / "model")
+
+
 def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
     job = write_job({"model": {"name_or_path": str(tiny_model)},
                      "target": {"address": ray_head.address},

@@ -35,6 +35,12 @@ CASES = [
     ("more-nodes-than-workers", VALID + "scale:\n  num_workers: 2\n  num_nodes: 3\n"
      "storage:\n  uri: s3://bucket/x\n", "scale:", "a node without a worker trains nothing"),
     ("fp16-on-cpu", VALID + "scale:\n  precision: fp16\n", "scale:", "fp16 needs gpus_per_worker"),
+    ("two-warmups", VALID + "training:\n  warmup_ratio: 0.1\n  warmup_steps: 5\n",
+     "warmup_steps: 5", "set warmup_steps or warmup_ratio, not both"),
+    ("early-stopping-without-evaluations", VALID + "training:\n  early_stopping:\n"
+     "    patience: 2\n", "early_stopping:", "set training.eval_steps"),
+    ("early-stopping-on-a-train-metric", VALID + "training:\n  eval_steps: 5\n"
+     "  early_stopping:\n    metric: loss\n", "metric: loss", "watches an evaluation metric"),
     ("offload-params-needs-zero3", VALID + "scale:\n  deepspeed:\n    offload_params: true\n",
      "deepspeed:", "needs stage: 3"),
     ("missing-data-file", VALID.replace(str(DATA), "nope.jsonl"), "path: nope.jsonl",
