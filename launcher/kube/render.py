@@ -2,9 +2,10 @@
 
 Pod layout: one head pod that runs the driver (`python -m jobs.run`) and Ray Train's
 controller but no training worker (`num-cpus: 0`), and one worker group with one pod per Ray
-Train worker (replicas = scale.num_workers), each holding scale.cpus_per_worker CPUs (Ray
-rounds its CPU count up to a whole number), the whole GPUs it needs under
-target.kubernetes.gpu_resource, target.kubernetes.worker_memory and an in-memory /dev/shm.
+node (replicas = scale.num_nodes), each holding its share of the Ray Train workers
+(ceil(num_workers / num_nodes)) with their CPUs (Ray rounds its CPU count up to a whole
+number), the whole GPUs they need under target.kubernetes.gpu_resource,
+target.kubernetes.worker_memory and an in-memory /dev/shm.
 
 Storage credentials enter pods only through `secretKeyRef` to target.kubernetes.storage_secret;
 no manifest ever holds a credential. Ray token authentication is KubeRay's `authOptions`
@@ -119,12 +120,13 @@ def _kube(spec: JobSpec) -> KubernetesSpec:
 
 def _worker_group(spec: JobSpec, image: str, labels: dict[str, str]) -> dict:
     kube, scale = _kube(spec), spec.scale
-    gpus = math.ceil(scale.gpus_per_worker)
-    params = {"num-cpus": str(math.ceil(scale.cpus_per_worker))}
+    workers = workers_per_pod(spec)
+    cpus, gpus = workers * scale.cpus_per_worker, math.ceil(workers * scale.gpus_per_worker)
+    params = {"num-cpus": str(math.ceil(cpus))}
     if gpus:
         params["num-gpus"] = str(gpus)
-    container = _container("ray-worker", spec, image, cpus=scale.cpus_per_worker,
-                           memory=kube.worker_memory, gpus=gpus)
+    container = _container("ray-worker", spec, image, cpus=cpus, memory=kube.worker_memory,
+                           gpus=gpus)
     container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
     template = _pod(kube, labels, container)
     template["spec"]["volumes"] = [
@@ -134,11 +136,17 @@ def _worker_group(spec: JobSpec, image: str, labels: dict[str, str]) -> dict:
             "rayStartParams": params, "template": template}
 
 
+def workers_per_pod(spec: JobSpec) -> int:
+    """A pod is a Ray node: scale.num_nodes of them share the workers (the last may have a
+    free slot when they do not divide evenly)."""
+    return math.ceil(spec.scale.num_workers / spec.scale.num_nodes)
+
+
 def worker_pods(spec: JobSpec) -> int:
-    """One pod per Ray Train worker; a sweep runs max_concurrent_trials trials side by side
-    (one at a time when unset: the trials then fill the pods there are)."""
+    """One pod per Ray node; a sweep runs max_concurrent_trials trials side by side (one at a
+    time when unset: the trials then fill the pods there are)."""
     trials = (spec.tune.max_concurrent_trials or 1) if spec.tune else 1
-    return spec.scale.num_workers * trials
+    return spec.scale.num_nodes * trials
 
 
 def _container(name: str, spec: JobSpec, image: str, cpus: float, memory: str,

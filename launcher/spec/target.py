@@ -37,7 +37,7 @@ class TolerationSpec(Section):
 
 
 class KubernetesSpec(Section):
-    """A KubeRay RayJob: one head pod, one worker pod per Ray Train worker."""
+    """A KubeRay RayJob: one head pod, one worker pod per Ray node (scale.num_nodes)."""
 
     namespace: str = Field("default", pattern=DNS_LABEL,
                            description="Namespace the RayJob and its pods run in.")
@@ -65,7 +65,8 @@ class KubernetesSpec(Section):
                              "no training worker).")
     head_memory: str = Field("2Gi", pattern=QUANTITY, description="Memory of the head pod.")
     worker_memory: str = Field("4Gi", pattern=QUANTITY,
-                               description="Memory of each worker pod (one Ray Train worker).")
+                               description="Memory of each worker pod: a Ray node holding "
+                               "num_workers / num_nodes Ray Train workers.")
     shared_memory: str = Field(
         "1Gi", pattern=QUANTITY, description="Size of the in-memory /dev/shm volume of each "
         "worker pod (Ray's object store, NCCL); counts against worker_memory.")

@@ -33,7 +33,7 @@ BASE = {
 # Every shape a user can ask for; each has a golden file.
 VARIANTS = {
     "single-node": {"scale": {"num_workers": 1}},
-    "multi-worker": {"scale": {"num_workers": 4, "cpus_per_worker": 2.5},
+    "multi-worker": {"scale": {"num_workers": 4, "num_nodes": 2, "cpus_per_worker": 1.25},
                      "target": {"kubernetes": {"worker_memory": "12Gi",
                                                "shared_memory": "4Gi"}}},
     "gpu": {"scale": {"num_workers": 2, "cpus_per_worker": 8, "gpus_per_worker": 1,
@@ -132,7 +132,8 @@ def test_workers_and_resources_follow_the_scale():
     rayjob = rendered("multi-worker")
     cluster = rayjob["spec"]["rayClusterSpec"]
     group = cluster["workerGroupSpecs"][0]
-    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 4
+    # A pod is a Ray node: 4 workers over 2 nodes are 2 pods of 2 workers each.
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 2
     worker = group["template"]["spec"]["containers"][0]
     assert worker["resources"]["limits"] == {"cpu": "2500m", "memory": "12Gi"}
     assert group["rayStartParams"]["num-cpus"] == "3"  # Ray counts whole CPUs
@@ -145,16 +146,29 @@ def test_workers_and_resources_follow_the_scale():
         f"python -m jobs.run --spec s3://launch-runs/finetunes/quickstart/{RUN}/spec.json")
 
 
+def test_workers_that_do_not_divide_evenly_get_a_pod_with_room_to_spare():
+    job = copy.deepcopy(BASE)
+    merge_overrides(job, {"scale": {"num_workers": 3, "num_nodes": 2}})
+    spec = JobSpec.model_validate(job)
+    group = render_rayjob(spec, layout_of(spec), RUN, IMAGE)[
+        "spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert group["replicas"] == 2 and group["rayStartParams"]["num-cpus"] == "2"
+
+
 def test_a_sweep_gets_pods_for_its_concurrent_trials():
     group = rendered("sweep")["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
-    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 2 * 3
+    # One node per trial (num_nodes 1 packs a trial's 2 workers in one pod), 3 at a time.
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 3
+    assert group["rayStartParams"]["num-cpus"] == "2"
 
 
 def test_gpus_use_the_named_resource_on_workers_only():
     cluster = rendered("gpu")["spec"]["rayClusterSpec"]
     group = cluster["workerGroupSpecs"][0]
     limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
-    assert limits["nvidia.com/gpu"] == "1" and group["rayStartParams"]["num-gpus"] == "1"
+    # num_nodes 1: both workers, and both their GPUs, in one pod.
+    assert group["replicas"] == 1
+    assert limits["nvidia.com/gpu"] == "2" and group["rayStartParams"]["num-gpus"] == "2"
     head = cluster["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["limits"]
     for template in pod_templates(rendered("gpu")).values():
