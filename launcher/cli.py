@@ -237,13 +237,19 @@ def status(run_id: str = RunId, output: Format = Output) -> None:
 def logs(
     run_id: str = RunId,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
+    output: Format = Output,
 ) -> None:
     """A run's driver log (training progress, errors); followed on a terminal, with a
-    progress bar (step/total, loss, tokens/s, ETA)."""
+    progress bar (step/total, loss, tokens/s, ETA). With --output json: one document holding
+    the whole log (after the run ends, with --follow)."""
     from launcher import api
 
     run = api.record(run_id)
-    if follow:
+    if output == Format.json:
+        text = "".join(api.logs(run, follow=follow))
+        state = api.wait(run, timeout_s=30).state if follow else None
+        _emit(output, {"run_id": run.run_id, "state": state, "log": text}, [])
+    elif follow:
         _finish(run, _follow(run))
     else:
         for chunk in api.logs(run, follow=False):
@@ -319,13 +325,14 @@ def results(
 
 
 @app.command()
-def dashboard(run_id: str = RunId) -> None:
+def dashboard(run_id: str = RunId, output: Format = Output) -> None:
     """The Ray dashboard of a run; for kubernetes runs, a port-forward held until Ctrl-C."""
     from launcher import api
 
     run = api.record(run_id)
     with api.target_of(run).dashboard(run.ray_job_id) as url:
-        typer.echo(url)
+        _emit(output, {"run_id": run.run_id, "url": url}, [url])
+        sys.stdout.flush()  # a script reads the URL while the port-forward holds
         if run.target == "kubernetes":
             typer.echo("forwarding to the head pod; Ctrl-C to stop", err=True)
             while True:
@@ -333,56 +340,62 @@ def dashboard(run_id: str = RunId) -> None:
 
 
 @cluster_app.command("up")
-def cluster_up() -> None:
+def cluster_up(output: Format = Output) -> None:
     """Create the Kind cluster `launch`, install KubeRay 1.7.0, the namespace, the launcher's
     Role and the S3 store; print the kube context to use."""
     from launcher.kube import kind
 
     context = kind.up(lambda line: typer.echo(line, err=True))
-    typer.echo(f"ready: target.kubernetes.context: {context}, namespace: {kind.NAMESPACE}")
+    _emit(output, {"cluster": kind.CLUSTER, "context": context, "namespace": kind.NAMESPACE},
+          [f"ready: target.kubernetes.context: {context}, namespace: {kind.NAMESPACE}"])
 
 
 @cluster_app.command("down")
-def cluster_down() -> None:
+def cluster_down(output: Format = Output) -> None:
     """Delete the Kind cluster `launch`."""
     from launcher.kube import kind
 
     kind.down()
-    typer.echo(f"kind cluster `{kind.CLUSTER}` deleted")
+    _emit(output, {"cluster": kind.CLUSTER, "deleted": True},
+          [f"kind cluster `{kind.CLUSTER}` deleted"])
 
 
 @cluster_app.command("load")
-def cluster_load(image: str = typer.Argument(..., help="A local Docker image reference.")) -> None:
+def cluster_load(image: str = typer.Argument(..., help="A local Docker image reference."),
+                 output: Format = Output) -> None:
     """Load an image into the Kind node (`kind load docker-image`), so it never runs a stale
     one; use with target.kubernetes.image_pull_policy: Never."""
     from launcher.kube import kind
 
     kind.load(image)
-    typer.echo(f"{image} loaded into kind cluster `{kind.CLUSTER}`")
+    _emit(output, {"cluster": kind.CLUSTER, "image": image},
+          [f"{image} loaded into kind cluster `{kind.CLUSTER}`"])
 
 
 @local_app.command("up")
-def local_up(address: str = Address) -> None:
+def local_up(address: str = Address, output: Format = Output) -> None:
     """Start a local Ray head (token auth on, listening on 127.0.0.1 only)."""
     from launcher import local_head, ray_auth
 
     if local_head.probe(address, ray_auth.headers_for(address)) is not None:
-        typer.echo(f"a Ray head already answers at {address}")
+        _emit(output, {"address": address, "started": False},
+              [f"a Ray head already answers at {address}"])
         return
     state = local_head.start(address)
-    typer.echo(f"Ray head started at {state.address} (process group {state.pgid}); "
-               f"token in {state.token_path}")
+    _emit(output, {"address": state.address, "started": True, "pgid": state.pgid,
+                   "token_path": state.token_path},
+          [f"Ray head started at {state.address} (process group {state.pgid}); "
+           f"token in {state.token_path}"])
 
 
 @local_app.command("down")
-def local_down() -> None:
+def local_down(output: Format = Output) -> None:
     """Stop the local Ray head that launch started (by its process group, never `ray stop`)."""
     from launcher import local_head
 
-    if local_head.stop():
-        typer.echo("local Ray head stopped")
-    else:
-        typer.echo("no Ray head started by launch is running")
+    stopped = local_head.stop()
+    _emit(output, {"stopped": stopped}, ["local Ray head stopped" if stopped
+                                         else "no Ray head started by launch is running"])
 
 
 def _follow(run, stream=None):

@@ -166,5 +166,8 @@ def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job,
     logs = cli("logs", run_id)
     assert logs.returncode == 0
     assert f"cannot read data file {bad}" in logs.stdout
+    document = json.loads(cli("logs", run_id, "--follow", "-o", "json").stdout)
+    assert document["run_id"] == run_id and document["state"] == "FAILED"
+    assert f"cannot read data file {bad}" in document["log"]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "FAILED" and "cannot read data file" in status["error"]

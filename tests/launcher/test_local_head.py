@@ -42,9 +42,11 @@ def test_local_up_requires_a_token_and_down_stops_every_process(cli):
 
 
 def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
-    up = cli("local", "up", "--address", address, env=env, timeout=240)
+    up = cli("local", "up", "--address", address, "-o", "json", env=env, timeout=240)
     assert up.returncode == 0, up.stderr
     state = json.loads((home / "local-head.json").read_text())
+    assert json.loads(up.stdout) == {"address": address, "started": True,
+                                     "pgid": state["pgid"], "token_path": state["token_path"]}
     token = Path(state["token_path"]).read_text().strip()
     assert Path(state["token_path"]).stat().st_mode & 0o777 == 0o600
     assert probe(address, {}) == 401  # token authentication is on: no token, no access
@@ -62,3 +64,4 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     assert probe(address, {}) is None
     assert not (home / "local-head.json").exists()
     assert "no Ray head started by launch" in cli("local", "down", env=env).stdout
+    assert json.loads(cli("local", "down", "-o", "json", env=env).stdout) == {"stopped": False}
