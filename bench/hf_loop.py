@@ -41,9 +41,9 @@ def main() -> None:
     rank = int(os.environ.get("RANK", "0"))
     scratch = Path(tempfile.mkdtemp(prefix=f"hf-loop-rank{rank}-"))
     tokenizer = load_tokenizer(spec.model)
-    train_rows, eval_rows = load_splits(spec.data, spec.training.seed)
-    train_set = tokenize(train_rows, tokenizer, spec.data)
-    eval_set = tokenize(eval_rows, tokenizer, spec.data)
+    splits = load_splits(spec.data, spec.task, spec.training.seed)
+    train_set = tokenize(splits.train, tokenizer, spec.data)
+    eval_set = tokenize(splits.validation, tokenizer, spec.data)
     training_args = training_arguments(spec, scratch)
     if args.bare:
         training_args = dataclasses.replace(training_args, deepspeed=None)

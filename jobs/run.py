@@ -79,8 +79,8 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
 
     # Read the data once here first: a bad file fails the job in seconds with a clear reason,
     # before any worker starts.
-    train_rows, eval_rows = load_splits(spec.data, spec.training.seed)
-    print(f"[launch] data: {len(train_rows)} train rows, {len(eval_rows)} validation rows",
+    report = load_splits(spec.data, spec.task, spec.training.seed).report
+    print(f"[launch] data: {report['rows']} rows; dropped by cleaning: {report['dropped']}",
           flush=True)
 
     ray.init()

@@ -96,9 +96,9 @@ def train_worker(config: dict) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
 
     tokenizer = load_tokenizer(spec.model)
-    train_rows, eval_rows = load_splits(spec.data, spec.training.seed)
-    train_set = tokenize(train_rows, tokenizer, spec.data)
-    eval_set = tokenize(eval_rows, tokenizer, spec.data)
+    splits = load_splits(spec.data, spec.task, spec.training.seed)
+    train_set = tokenize(splits.train, tokenizer, spec.data)
+    eval_set = tokenize(splits.validation, tokenizer, spec.data)
 
     resume_from = _latest_checkpoint(scratch)
     # The arguments carry the DeepSpeed config: create them before loading the model, so ZeRO-3
@@ -139,6 +139,7 @@ def train_worker(config: dict) -> dict:
         "train_samples": len(train_set),
         "eval_samples": len(eval_set),
         "tokens_seen": trainer.state.num_input_tokens_seen,
+        "data": splits.report,  # rows read, dropped by each cleaning rule, per split
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }
 

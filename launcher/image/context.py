@@ -87,7 +87,9 @@ def code_layer(spec: JobSpec, job_dir: Path) -> CodeLayer:
             if not rules.ignored(relative):
                 files[relative] = Entry(relative, source=path)
 
-    updates: dict = {"data": spec.data.model_copy(update={"path": add(Path(spec.data.path))})}
+    updates: dict = {}
+    if spec.data.location == "local":  # a file or save_to_disk folder; s3:// and hub data stay
+        updates["data"] = spec.data.model_copy(update={"path": add(Path(spec.data.path))})
     model = Path(spec.model.name_or_path)
     if model.is_absolute():  # a local folder (the spec loader resolved it); hub ids stay
         updates["model"] = spec.model.model_copy(update={"name_or_path": add(model)})

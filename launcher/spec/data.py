@@ -4,21 +4,54 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from launcher.spec.base import Section
+from launcher.spec.base import Section, located
 
 Task = Literal["causal_lm", "seq_classification", "token_classification", "seq2seq"]
 
 
+class CleanSpec(Section):
+    """Cleaning rules, applied in this order to the columns the task reads, before the data is
+    split. summary.json counts the rows each rule dropped (`data.dropped`)."""
+
+    strip: bool = Field(True, description="Trim whitespace at both ends of every text value.")
+    drop_empty: bool = Field(True, description="Drop rows where a column the task reads is "
+                             "missing, null or empty.")
+    min_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "
+                                  "columns together) has fewer characters.")
+    max_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "
+                                  "columns together) has more characters.")
+    dedupe: bool = Field(False, description="Drop rows equal to an earlier row in every column "
+                         "the task reads.")
+    near_dedupe: bool = Field(
+        False, description="Drop rows whose text equals an earlier row's once both are "
+        "lowercased, stripped of punctuation and digits, and whitespace is collapsed.")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> CleanSpec:
+        if self.min_chars and self.max_chars and self.min_chars > self.max_chars:
+            raise located("data.clean.min_chars", f"min_chars ({self.min_chars}) is above "
+                          f"max_chars ({self.max_chars}): every row would be dropped")
+        return self
+
+
 class DataSpec(Section):
-    """The training rows: a file, and the columns the task reads (unused ones are ignored)."""
+    """The training rows: where they are, the columns the task reads (others are ignored),
+    how they are cleaned, and how they are split."""
 
     path: str = Field(
         min_length=1,
-        description="Local .jsonl, .json, .csv or .parquet file with one example per row. "
-        "Relative paths are resolved against the job file's folder.",
+        description="Where the rows are: a local .jsonl, .json, .csv or .parquet file, a "
+        "folder written by `datasets`' `save_to_disk`, the same on `s3://bucket/key` (read "
+        "with the storage section's S3 settings), or a Hugging Face hub dataset name such as "
+        "`org/name`. Relative paths are resolved against the job file's folder.",
     )
+    subset: str | None = Field(None, min_length=1, description="Hub datasets only: the "
+                               "configuration to load (`name` in `datasets.load_dataset`).")
+    split: str = Field("train", min_length=1, description="The split read from a hub dataset "
+                       "or a saved DatasetDict; launch holds out validation and test rows "
+                       "from it.")
     prompt_field: str = Field("prompt", min_length=1,
                               description="causal_lm: column holding the prompt.")
     response_field: str = Field(
@@ -50,9 +83,24 @@ class DataSpec(Section):
     validation_fraction: float = Field(
         0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation (fixed seed)."
     )
+    test_fraction: float = Field(
+        0.0, ge=0, lt=1, description="Fraction of rows held out for one evaluation after "
+        "training (fixed seed); its metrics go to summary.json as `test_*`.")
+    stratify: bool | None = Field(
+        None, description="Keep each label's share of rows the same in every split. Unset: "
+        "on for seq_classification (the only task with one label per row), off otherwise.")
+    clean: CleanSpec = Field(default_factory=CleanSpec, description="Cleaning rules.")
     max_length: int = Field(
         256, ge=8, le=65536, description="Examples are truncated to this many tokens."
     )
+
+    @model_validator(mode="after")
+    def _rows_left_to_train(self) -> DataSpec:
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise located("data.test_fraction", f"validation_fraction + test_fraction "
+                          f"({self.validation_fraction} + {self.test_fraction}) must be below 1, "
+                          "or no rows are left to train on")
+        return self
 
     @field_validator("prompt_template")
     @classmethod
@@ -68,3 +116,16 @@ class DataSpec(Section):
                  "token_classification": ("tokens_field", "tags_field"),
                  "seq2seq": ("source_field", "target_field")}[task]
         return {name: getattr(self, name) for name in names}
+
+    def stratify_column(self, task: Task) -> str | None:
+        """The column whose value shares the splits keep, or None for plain random splits."""
+        if task == "seq_classification" and self.stratify is not False:
+            return self.label_field
+        return None
+
+    @property
+    def location(self) -> Literal["local", "s3", "hub"]:
+        """Where `path` points, once the spec loader has made every local path absolute."""
+        if self.path.startswith("s3://"):
+            return "s3"
+        return "local" if self.path.startswith("/") else "hub"

@@ -86,6 +86,28 @@ def test_the_spec_in_the_image_points_at_the_files_inside_it(job_dir, tmp_path):
     assert layer.spec.data.path == shipped["data"]["path"]
 
 
+def test_a_saved_dataset_folder_is_shipped_and_remote_data_is_not(job_dir, tmp_path):
+    saved = job_dir / "data" / "saved"
+    saved.mkdir()
+    (saved / "dataset_info.json").write_text(json.dumps(
+        {"features": {"prompt": {"dtype": "string"}, "response": {"dtype": "string"}}}))
+    (saved / "state.json").write_text("{}")
+    (saved / "data-00000-of-00001.arrow").write_bytes(b"rows")
+    job = yaml.safe_load((job_dir / "job.yaml").read_text())
+    job["data"]["path"] = "data/saved"
+    (job_dir / "job.yaml").write_text(yaml.safe_dump(job))
+    _, layer, _ = build(job_dir, tmp_path / "a")
+    names = {entry.name for entry in layer.entries}
+    assert "job/data/saved/data-00000-of-00001.arrow" in names
+    assert layer.spec.data.path == "/opt/launch/job/data/saved"
+
+    job["data"]["path"] = "org/hub-dataset"
+    (job_dir / "job.yaml").write_text(yaml.safe_dump(job))
+    _, layer, _ = build(job_dir, tmp_path / "b")
+    assert layer.spec.data.path == "org/hub-dataset"  # loaded by the job, not shipped
+    assert not any(entry.name.startswith("job/data/") for entry in layer.entries)
+
+
 def test_launchignore_excludes_files_and_negation_brings_them_back(job_dir, tmp_path):
     (job_dir / ".launchignore").write_text("# scratch files\n**/*.tmp\nextras/notes.txt\n"
                                            "!extras/notes.txt\n")
