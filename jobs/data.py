@@ -125,21 +125,27 @@ def _fetch(uri: str) -> Path:
         info = filesystem.get_file_info(key)
         if info.type == pyarrow.fs.FileType.NotFound:
             raise DataError(f"no object or folder at {uri}")
-        files = (filesystem.get_file_info(pyarrow.fs.FileSelector(key, recursive=True))
-                 if info.type == pyarrow.fs.FileType.Directory else [info])
+        listed = (filesystem.get_file_info(pyarrow.fs.FileSelector(key, recursive=True))
+                  if info.type == pyarrow.fs.FileType.Directory else [info])
+        files = [f for f in listed if f.type == pyarrow.fs.FileType.File]
         version = hashlib.sha256(repr(sorted((f.path, f.size, f.mtime_ns) for f in files))
                                  .encode()).hexdigest()[:16]
         cache = Path(tempfile.gettempdir()) / "launch-data" / version
         if not cache.exists():
             cache.parent.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(dir=cache.parent))
-            pyarrow.fs.copy_files(key, str(scratch / Path(key).name),
-                                  source_filesystem=filesystem,
-                                  destination_filesystem=pyarrow.fs.LocalFileSystem())
             try:
+                for file in files:  # S3 has no folders to copy: make each file's parent here
+                    target = scratch / Path(key).name / Path(file.path).relative_to(key)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    pyarrow.fs.copy_files(file.path, str(target), source_filesystem=filesystem,
+                                          destination_filesystem=pyarrow.fs.LocalFileSystem())
                 os.rename(scratch, cache)
-            except OSError:  # another worker renamed its copy first: use that one
-                shutil.rmtree(scratch, ignore_errors=True)
+            except OSError:
+                if not cache.exists():  # not a race lost to another worker's copy
+                    raise
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)  # left by a failure or a lost race
         return cache / Path(key).name
     except OSError as err:  # pyarrow's S3 errors: endpoint, credentials, permissions
         raise DataError(f"cannot read {uri}: {str(err).splitlines()[0]}") from err
