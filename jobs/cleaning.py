@@ -31,8 +31,10 @@ def clean(rows, columns: list[str], rules: CleanSpec):
         rows = rows.select(_first_of_each(rows, columns, key))
         dropped[name] = before - len(rows)
 
-    if rules.strip:
-        rows = rows.map(lambda row: {c: _stripped(row[c]) for c in columns})
+    # Only text is rewritten: mapping a ClassLabel column would lose its label names.
+    texts = [c for c in columns if _holds_text(rows.features[c])]
+    if rules.strip and texts:
+        rows = rows.map(lambda row: {c: _stripped(row[c]) for c in texts})
     if rules.drop_empty:
         keep("drop_empty", lambda row: all(not _is_empty(row[c]) for c in columns))
     if rules.min_chars:
@@ -66,6 +68,11 @@ def _first_of_each(rows, columns: list[str], key) -> list[int]:
             seen.add(value)
             first.append(index)
     return first
+
+
+def _holds_text(feature) -> bool:
+    inner = getattr(feature, "feature", feature)  # a list of words: its items' type
+    return getattr(inner, "dtype", None) in ("string", "large_string")
 
 
 def _stripped(value):

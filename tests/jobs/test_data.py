@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from jobs.data import IGNORE_INDEX, DataError, load_rows, load_splits, tokenize
 from launcher.spec.models import DataSpec
 
 DATA = str(EXAMPLES / "data" / "debian_describe.jsonl")
-DEBIAN_ROWS = [json.loads(line) for line in open(DATA, encoding="utf-8")]
+DEBIAN_ROWS = [json.loads(line) for line in Path(DATA).read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_each_cleaning_rule_counts_the_rows_it_drops(messy_data):
 
 
 def test_rules_that_are_off_drop_nothing(messy_data):
-    path, _, _, originals = messy_data
+    path, _, _, _ = messy_data
     spec = DataSpec(path=path, clean={"strip": False, "drop_empty": False})
     splits = load_splits(spec, "causal_lm", seed=0)
     assert splits.report["dropped"] == {}
@@ -129,6 +130,19 @@ def test_strip_comes_before_drop_empty(messy_data):
     path, _, _, _ = messy_data
     unstripped = load_splits(DataSpec(path=path, clean={"strip": False}), "causal_lm", seed=0)
     assert unstripped.report["dropped"] == {"drop_empty": 2}  # "   \n " is not empty as is
+
+
+def test_cleaning_rewrites_text_and_keeps_label_names(tmp_path):
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["libs", "utils"])})
+    rows = [{"text": f" {r['response']}\n", "label": i % 2} for i, r in enumerate(DEBIAN_ROWS[:40])]
+    datasets.Dataset.from_list(rows, features=features).save_to_disk(str(tmp_path / "saved"))
+    spec = DataSpec(path=str(tmp_path / "saved"), clean={"dedupe": True})
+    splits = load_splits(spec, "seq_classification", seed=0)
+    assert splits.train.features["label"].names == ["libs", "utils"]
+    assert all(text == text.strip() for text in splits.train["text"])
 
 
 def _labelled_rows() -> list[dict]:
