@@ -21,8 +21,11 @@ def _run_dir(output: str) -> Path:
 
 
 def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job, cli):
-    """The quickstart with 2 workers and ZeRO-2 learns, checkpoints, and exports an adapter."""
+    """The quickstart with 2 workers and ZeRO-2 learns, checkpoints, and exports an adapter;
+    with a test split and deduplication, summary.json counts the rows each rule dropped."""
     job = write_job({"model": {"name_or_path": str(tiny_model)},
+                     "data": {"test_fraction": 0.1,
+                              "clean": {"dedupe": True, "near_dedupe": True}},
                      "target": {"address": ray_head.address}})
     started = time.time()
     result = cli("submit", job, "--follow", timeout=900)
@@ -38,6 +41,9 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
           f"{summary['tokens_per_s']:.0f} tokens/s")
     assert summary["num_workers"] == 2 and summary["zero_stage"] == 2
     assert summary["eval_loss_after"] < summary["eval_loss_before"]
+    # One real near-duplicate in the Debian rows: grub-efi-arm-dbg and grub-efi-arm64-dbg.
+    assert summary["data"]["dropped"] == {"drop_empty": 0, "dedupe": 0, "near_dedupe": 1}
+    assert summary["data"]["rows"] == {"train": 1199, "validation": 150, "test": 150}
     assert json.loads((run_dir / "spec.json").read_text())["name"] == "quickstart"
     assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
 
