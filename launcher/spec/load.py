@@ -7,7 +7,7 @@ import json
 import re
 import types
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -134,27 +134,38 @@ def _format_validation(err: ValidationError, path: Path, positions: dict) -> lis
         # A check across sections names the key to fix in its context (models.JobSpec).
         where = item.get("ctx", {}).get("loc")
         loc = tuple(where.split(".")) if where else tuple(str(part) for part in item["loc"])
-        field_loc = _field_loc(loc)
-        message = _message(item, field_loc)
+        field_loc, parent = _field_loc(loc)
+        message = _message(item, field_loc, parent)
         if message not in merged.setdefault(field_loc, []):
             merged[field_loc].append(message)
     return [_line(path, positions, loc, " or ".join(msgs)) for loc, msgs in merged.items()]
 
 
-def _field_loc(loc: Loc) -> Loc:
-    """Drop the union-branch labels pydantic appends (e.g. `list[str]`) from a location."""
+def _field_loc(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
+    """Drop the union-branch labels pydantic appends (e.g. `list[str]`) from a location; also
+    return the section holding its last key."""
     model: type[BaseModel] | None = JobSpec
+    parent = model
+    variants: dict[str, type[BaseModel]] = {}
     kept: list[str] = []
     for part in loc:
+        if variants:  # pydantic names the member of a `type` union it validated against
+            if part not in variants:
+                kept.append(part)  # a located error's path, already as the user wrote it
+                break
+            model, variants = variants[part], {}
+            continue
         if model is None:  # inside a plain field: keep list indexes, drop branch labels
             if part.isdigit():
                 kept.append(part)
             continue
         kept.append(part)
+        parent = model
         if part not in model.model_fields:
             break  # an unknown key, kept as the user wrote it
+        variants = variants_of(model.model_fields[part].annotation)
         model = _submodel(model, part)
-    return tuple(kept)
+    return tuple(kept), parent
 
 
 def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
@@ -172,16 +183,21 @@ def section_of(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _parent_model(loc: Loc) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = JobSpec
-    for part in loc[:-1]:
-        model = _submodel(model, part) if model else None
-    return model
+def variants_of(annotation) -> dict[str, type[BaseModel]]:
+    """The sections of a union told apart by their `type` (e.g. `method`), by type; else {}."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return {}
+    variants = {}
+    for arg in get_args(annotation):
+        kind = getattr(arg, "model_fields", {}).get("type")
+        if kind is None or get_origin(kind.annotation) is not Literal:
+            return {}
+        variants[kind.default] = arg
+    return variants
 
 
-def _message(item: dict, loc: Loc) -> str:
+def _message(item: dict, loc: Loc, parent: type[BaseModel] | None) -> str:
     kind = item["type"]
-    parent = _parent_model(loc)
     if kind == "extra_forbidden" and parent is not None:
         allowed = list(parent.model_fields)
         hint = difflib.get_close_matches(loc[-1], allowed, n=1)

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from launcher.spec.base import Section, located
 from launcher.spec.data import DataSpec, Task
-from launcher.spec.method import LoraSpec
+from launcher.spec.method import LoraSpec, MethodSpec, check_method_fits_scale
 from launcher.spec.target import TargetSpec
 from launcher.spec.tune import TuneSpec
 
@@ -309,7 +309,8 @@ class JobSpec(Section):
         "word), `seq2seq` (an encoder-decoder writing a target from a source).")
     model: ModelSpec = Field(description="The base model.")
     data: DataSpec = Field(description="The training data.")
-    method: LoraSpec = Field(default_factory=LoraSpec, description="The fine-tuning method.")
+    method: MethodSpec = Field(default_factory=LoraSpec, description="The fine-tuning "
+                               "method, by `type`: full, freeze, lora, qlora, prefix, prompt, ia3.")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation.")
     scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Workers and DeepSpeed.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Where results go.")
@@ -322,6 +323,11 @@ class JobSpec(Section):
     tune: TuneSpec | None = Field(
         None, description="A hyperparameter sweep (Ray Tune): each trial trains this job with "
         "other values of the swept fields; the best trial's model is the run's model.")
+
+    @model_validator(mode="after")
+    def _method_fits_the_scale(self) -> JobSpec:
+        check_method_fits_scale(self.method, self.scale)
+        return self
 
     @model_validator(mode="after")
     def _nodes_share_storage(self) -> JobSpec:

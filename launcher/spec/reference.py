@@ -9,7 +9,7 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from launcher.spec.load import section_of
+from launcher.spec.load import section_of, variants_of
 from launcher.spec.models import JobSpec
 
 
@@ -19,8 +19,10 @@ def markdown_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
+def _rows(model: type[BaseModel], prefix: str, lines: list[str], skip: str = "") -> None:
     for name, field in model.model_fields.items():
+        if name == skip:
+            continue
         key = f"{prefix}{name}"
         annotation = field.annotation
         section = section_of(annotation)
@@ -28,6 +30,14 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str]) -> None:
             kind = "section" if section is annotation else "optional section"
             lines.append(f"| `{key}` | {kind} | | {field.description} |")
             _rows(section, f"{key}.", lines)
+            continue
+        variants = variants_of(annotation)
+        if variants:  # one block of keys per `type`, each headed by its description
+            default = field.get_default(call_default_factory=True).type
+            lines.append(f"| `{key}` | section | `type: {default}` | {field.description} |")
+            for kind, variant in variants.items():
+                lines.append(f"| `{key}.type: {kind}` | | | {variant.__doc__.splitlines()[0]} |")
+                _rows(variant, f"{key}.", lines, skip="type")
             continue
         if field.default is PydanticUndefined and field.default_factory is None:
             default = "**required**"
