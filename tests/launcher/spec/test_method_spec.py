@@ -107,3 +107,11 @@ def test_the_resolved_spec_keeps_the_method_through_json(tmp_path):
 def test_sweeping_lora_fields_still_works(tmp_path):
     tune = load(tmp_path, "method:\n  type: lora\n" + SWEEP_R).tune
     assert list(tune.params()) == ["tune.space.method.r"]
+
+
+@pytest.mark.parametrize("name,kind", [("freeze", "freeze"), ("prompt-tuning", "prompt"),
+                                       ("qlora", "qlora")])
+def test_method_examples_are_valid(name, kind):
+    # A hub name for the model: the tiny demo model is built, not committed.
+    spec = load_spec(EXAMPLES / f"{name}.yaml", {"model": {"name_or_path": "gpt2"}})
+    assert spec.method.type == kind
