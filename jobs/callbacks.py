@@ -4,6 +4,8 @@ metric a sweep's scheduler watches."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,7 +85,7 @@ class ReportMetric(TrainerCallback):
     """In a sweep's trial: every log record holding the metric goes to `ray.train.report`.
 
     Every rank logs the same (gathered) values at the same steps, so every rank reports: Ray
-    Train's report is a barrier. The checkpoints still go through RayTrainReportCallback.
+    Train's report is a barrier. The checkpoints go through ReportCheckpoint.
     """
 
     def __init__(self, metric: str):
@@ -127,3 +129,33 @@ class EarlyStopping(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True
         return control
+
+
+class ReportCheckpoint(TrainerCallback):
+    """Hand each checkpoint the Trainer saves to Ray Train, which keeps it in the run's storage
+    as checkpoints/checkpoint_*/checkpoint/ (the layout of Ray's RayTrainReportCallback).
+
+    `async` uploads in the background (Ray Train's CheckpointUploadMode.ASYNC): training goes
+    on while the bytes travel, and Ray still registers checkpoints in order and flushes the
+    last one before the run ends. The Trainer's folder is copied first, so the upload never
+    reads files the Trainer is rewriting; Ray deletes the copy once it is stored.
+    """
+
+    CHECKPOINT_NAME = "checkpoint"
+
+    def __init__(self, upload: str):
+        self.upload = upload
+
+    def on_save(self, args, state, control, **kwargs):
+        import ray.train
+        from transformers.trainer_utils import get_last_checkpoint
+
+        metrics: dict = {}
+        for log in state.log_history:
+            metrics.update(log)
+        staging = Path(tempfile.mkdtemp(prefix="launch-checkpoint-"))
+        shutil.copytree(get_last_checkpoint(args.output_dir), staging / self.CHECKPOINT_NAME)
+        mode = ray.train.CheckpointUploadMode.ASYNC if self.upload == "async" else \
+            ray.train.CheckpointUploadMode.SYNC
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(staging),
+                         checkpoint_upload_mode=mode, delete_local_checkpoint_after_upload=True)

@@ -82,12 +82,11 @@ def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
 def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
-    from ray.train.huggingface.transformers import RayTrainReportCallback
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
     from jobs.data import IGNORE_INDEX, load_splits, tokenize
     from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
-                                ReportMetric)
+                                ReportCheckpoint, ReportMetric)
     from jobs.model import load_model, load_tokenizer
 
     spec = JobSpec.model_validate(config["spec"])
@@ -115,7 +114,7 @@ def train_worker(config: dict) -> dict:
         processing_class=tokenizer,
         callbacks=[MetricsFileCallback(storage, scratch / METRICS, rank == 0),
                    CheckpointLastStep(),
-                   RayTrainReportCallback()],
+                   ReportCheckpoint(spec.training.checkpoint_upload)],
     )
     if config["report"]:
         trainer.add_callback(ReportMetric(config["report"]))
@@ -147,14 +146,15 @@ def train_worker(config: dict) -> dict:
 def _latest_checkpoint(scratch: Path) -> str | None:
     """The Trainer folder of the run's latest checkpoint, fetched locally, if there is one."""
     import ray.train
-    from ray.train.huggingface.transformers import RayTrainReportCallback
+
+    from jobs.callbacks import ReportCheckpoint
 
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return None
     local = Path(checkpoint.to_directory(str(scratch / "resume")))
     print(f"[launch] resuming from {checkpoint.path}", flush=True)
-    return str(local / RayTrainReportCallback.CHECKPOINT_NAME)
+    return str(local / ReportCheckpoint.CHECKPOINT_NAME)
 
 
 def training_arguments(spec: JobSpec, output_dir: Path, eval_on_start: bool = True):

@@ -99,6 +99,10 @@ class TrainingSpec(Section):
         3, ge=-1, description="Worker failures to recover from by restarting the workers from "
         "the last checkpoint (Ray Train's FailureConfig); -1 for no limit, 0 to fail at once.",
     )
+    checkpoint_upload: Literal["async", "sync"] = Field(
+        "async", description="`async` uploads each checkpoint to storage in the background "
+        "while training goes on (Ray Train's asynchronous upload; bench/checkpoint_upload.py "
+        "measures the stall it saves); `sync` waits for each upload.")
     early_stopping: EarlyStoppingSpec | None = Field(
         None, description="Stop when an evaluation metric stops improving; the step it stops "
         "at is checkpointed and exported like a last step.")

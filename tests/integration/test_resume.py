@@ -19,12 +19,19 @@ pytestmark = pytest.mark.integration
 PLANNED_STEPS, SAVE_EVERY = 70, 10
 
 
-def _train_workers() -> list[psutil.Process]:
+def _train_workers(head) -> list[psutil.Process]:
+    """The Ray Train workers of this session's head: their parent, the raylet, is in the
+    head's process group (other Ray heads on the machine have their own)."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "ppid"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if cmdline.startswith("ray::RayTrainWorker"):
-            found.append(proc)
+        if not cmdline.startswith("ray::RayTrainWorker"):
+            continue
+        try:
+            if os.getpgid(proc.info["ppid"]) == head.pgid:
+                found.append(proc)
+        except ProcessLookupError:
+            pass
     return found
 
 
@@ -82,7 +89,7 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         _wait_for(lambda: len(resumes()) == kills_so_far and registered_step() >= checkpointed
                   and steps() and steps()[-1] >= kill_after_step, f"step {kill_after_step}",
                   explain)
-        workers = _train_workers()
+        workers = _train_workers(ray_head)
         assert len(workers) == 2, workers
         os.kill(workers[kills_so_far % 2].pid, signal.SIGKILL)
         _wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
