@@ -1,4 +1,5 @@
-"""After training: loss curves (a sweep's curves and scatter) to plots/, and summary.json."""
+"""After training: the model as the spec's `export` asks, a few sample generations, loss and
+metric curves (a sweep's curves and scatter) to plots/, and summary.json."""
 
 from __future__ import annotations
 
@@ -9,6 +10,62 @@ from pathlib import Path
 from launcher.layout import METRICS, PLOTS, SUMMARY
 
 from jobs.storage import RunStorage
+
+
+def export_model(saved: Path, out: Path, spec, task, tokenizer, labels: list[str] | None):
+    """The model to put in model/, from what `trainer.save_model` wrote to `saved`: an adapter
+    for PEFT methods, the whole model for methods that train the base weights.
+
+    export.format `merged` folds the adapter into the base weights (PEFT merge_and_unload) and
+    saves the full model, with the tokenizer, to `out`. Returns (the exported model loaded for
+    generation, {kind, method, path}) where path is the folder to upload.
+    """
+    from peft import PeftModel
+
+    from jobs.model import load_base_model
+
+    kind = {"method": spec.method.type}
+    if not (saved / "adapter_config.json").is_file():
+        model = load_base_model(spec.model, task, tokenizer, labels, path=str(saved))
+        return model, {**kind, "kind": "full-model", "path": str(saved)}
+    model = PeftModel.from_pretrained(load_base_model(spec.model, task, tokenizer, labels),
+                                      str(saved))
+    if spec.export.format == "adapter":
+        return model, {**kind, "kind": "adapter", "path": str(saved),
+                       "base_model": spec.model.name_or_path}
+    model = model.merge_and_unload()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return model, {**kind, "kind": "merged", "path": str(out)}
+
+
+def sample_generations(model, tokenizer, task, rows, data, count: int,
+                       max_new_tokens: int) -> tuple[list[dict], dict]:
+    """Greedy outputs of the model for the first `count` rows (prompt, reference, generated),
+    and their ROUGE / BLEU against the references."""
+    import torch
+
+    from jobs.metrics import text_overlap
+
+    encoder_decoder = model.config.is_encoder_decoder
+    model.eval()
+    samples = []
+    for row in rows.select(range(min(count, len(rows)))):
+        prompt = task.prompt(row, data)
+        # The same tokens as in training: causal_lm prompts were encoded without specials.
+        inputs = tokenizer(prompt, return_tensors="pt", truncation=True,
+                           max_length=data.max_length, add_special_tokens=encoder_decoder)
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)[0]
+        if not encoder_decoder:  # a decoder's output starts with the prompt
+            output = output[inputs["input_ids"].shape[1]:]
+        samples.append({"prompt": prompt, "reference": task.reference(row, data),
+                        "generated": tokenizer.decode(output, skip_special_tokens=True).strip()})
+    if not samples:
+        return samples, {}
+    return samples, text_overlap([s["generated"] for s in samples],
+                                 [s["reference"] for s in samples])
 
 
 def read_metrics(storage: RunStorage) -> list[dict]:
@@ -29,6 +86,26 @@ def plot_losses(storage: RunStorage, records: list[dict]) -> None:
     axes.set_title(storage.layout.run_id)
     axes.legend()
     _upload(storage, figure, "loss.png")
+
+
+def plot_eval_metrics(storage: RunStorage, records: list[dict]) -> None:
+    """plots/eval_metrics.png: each evaluation metric the task computes (accuracy, F1, ROUGE,
+    perplexity...) per evaluation step; none for a task whose only metric is the loss."""
+    skipped = {"eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+    names = sorted({key for r in records for key in r
+                    if key.startswith("eval_") and key not in skipped and "[" not in key})
+    if not names:
+        return
+    figure, axes = _pyplot().subplots(figsize=(7, 4))
+    for name in names:
+        points = [(r["step"], r[name]) for r in records if name in r]
+        steps, values = zip(*points)
+        axes.plot(steps, values, marker="o", label=name.removeprefix("eval_"))
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("metric")
+    axes.set_title(storage.layout.run_id)
+    axes.legend(fontsize="small")
+    _upload(storage, figure, "eval_metrics.png")
 
 
 def plot_sweep(storage: RunStorage, metric: str, trials: list[dict], param: str) -> None:

@@ -1,8 +1,15 @@
-"""Load the base model and tokenizer (hub name or local folder, one code path) and add LoRA."""
+"""Load the base model and tokenizer (hub name or local folder, one code path) and apply the method.
+
+The task picks the model class (a causal LM, a classifier, an encoder-decoder...);
+classifiers get their class names in the config, so the exported model carries them.
+"""
 
 from __future__ import annotations
 
-from launcher.spec.models import LoraSpec, ModelSpec
+from launcher.spec.method import MethodSpec
+from launcher.spec.models import ModelSpec
+
+from jobs.tasks import Task
 
 
 def load_tokenizer(spec: ModelSpec):
@@ -14,17 +21,29 @@ def load_tokenizer(spec: ModelSpec):
     return tokenizer
 
 
-def load_model(spec: ModelSpec, method: LoraSpec):
-    """The causal LM with LoRA adapters; only the adapters are trainable."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+def load_base_model(spec: ModelSpec, task: Task, tokenizer, labels: list[str] | None = None,
+                    path: str | None = None, **load_kwargs):
+    """The task's model class loaded from `path` (default: the spec's model), before any
+    adapter. With `labels`, a classification head sized and named for them (a head trained
+    on other classes is replaced)."""
+    import transformers
 
-    model = AutoModelForCausalLM.from_pretrained(spec.name_or_path)
-    config = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=method.r,
-        lora_alpha=method.alpha,
-        lora_dropout=method.dropout,
-        target_modules=method.target_modules,
-    )
-    return get_peft_model(model, config)
+    auto_class = getattr(transformers, task.model_class)
+    extra = {}
+    if labels is not None:
+        extra = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                 "label2id": {name: i for i, name in enumerate(labels)},
+                 "ignore_mismatched_sizes": True}
+    model = auto_class.from_pretrained(path or spec.name_or_path, **extra, **load_kwargs)
+    if model.config.pad_token_id is None:  # classifiers find each row's last token by it
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def load_model(spec: ModelSpec, method: MethodSpec, task: Task, tokenizer,
+               labels: list[str] | None = None):
+    """The task's model made ready to train by the spec's method (jobs.methods)."""
+    from jobs.methods import apply_method, model_load_kwargs
+
+    model = load_base_model(spec, task, tokenizer, labels, **model_load_kwargs(method))
+    return apply_method(model, method, task.name)

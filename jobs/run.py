@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 
-from launcher.layout import MODEL, SPEC, RunLayout
+from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
 
 from jobs.storage import RunStorage
@@ -74,7 +74,7 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
     import ray
 
     from jobs.data import load_splits
-    from jobs.export import plot_losses, read_metrics
+    from jobs.export import plot_eval_metrics, plot_losses, read_metrics
     from jobs.train import train
 
     # Read the data once here first: a bad file fails the job in seconds with a clear reason,
@@ -93,9 +93,9 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
     result = train(spec, storage)
     records = read_metrics(storage)
     plot_losses(storage, records)
+    plot_eval_metrics(storage, records)
     train_losses = [r["loss"] for r in records if "loss" in r]
     speeds = [r["tokens_per_s"] for r in records if "tokens_per_s" in r]
-    layout = storage.layout
     return {
         **result,
         "state": "SUCCEEDED",
@@ -103,7 +103,6 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
         "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
         "num_workers": spec.scale.num_workers,
         "zero_stage": spec.scale.deepspeed.stage,
-        "exported": {"kind": "lora-adapter", "uri": layout.uri(MODEL)},
     }
 
 

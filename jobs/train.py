@@ -82,36 +82,47 @@ def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
 def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+    from transformers import PrinterCallback
 
-    from jobs.data import IGNORE_INDEX, load_splits, tokenize
+    from jobs.data import load_splits
     from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
                                 ReportCheckpoint, ReportMetric)
+    from jobs.methods import parameter_counts
+    from jobs.export import export_model, sample_generations
+    from jobs.metrics import EvalMetrics
     from jobs.model import load_model, load_tokenizer
+    from jobs.tasks import encode, label_names, task_for
+    from jobs.trainer import trainer_class
 
     spec = JobSpec.model_validate(config["spec"])
     storage = RunStorage(RunLayout(config["run"]))
     rank = ray.train.get_context().get_world_rank()
     scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
 
+    task = task_for(spec.task)
     tokenizer = load_tokenizer(spec.model)
     splits = load_splits(spec.data, spec.task, spec.training.seed)
-    train_set = tokenize(splits.train, tokenizer, spec.data)
-    eval_set = tokenize(splits.validation, tokenizer, spec.data)
+    labels = label_names(task, splits.train, spec.data)
+    train_set, _ = encode(task, splits.train, tokenizer, spec.data, labels)
+    eval_set, eval_slices = encode(task, splits.validation, tokenizer, spec.data, labels)
 
     resume_from = _latest_checkpoint(scratch)
     # The arguments carry the DeepSpeed config: create them before loading the model, so ZeRO-3
     # partitions the weights as they load instead of materialising them on every worker.
-    args = training_arguments(spec, scratch, eval_on_start=resume_from is None)
-    model = load_model(spec.model, spec.method)
-    trainer = Trainer(
+    args = task.arguments(training_arguments(spec, scratch, eval_on_start=resume_from is None),
+                          spec.data)
+    model = load_model(spec.model, spec.method, task, tokenizer, labels)
+    # per-parameter learning rates (jobs.methods) on the task's Trainer
+    trainer = trainer_class(task.trainer_base())(
         model=model,
         args=args,
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True,
-                                             label_pad_token_id=IGNORE_INDEX),
+        data_collator=task.collator(tokenizer),
         processing_class=tokenizer,
+        compute_metrics=EvalMetrics(task.metrics(tokenizer, labels), eval_slices,
+                                    spec.data.slice_field),
+        preprocess_logits_for_metrics=task.reduce_logits,
         callbacks=[MetricsFileCallback(storage, scratch / METRICS, rank == 0),
                    CheckpointLastStep(),
                    ReportCheckpoint(spec.training.checkpoint_upload)],
@@ -126,21 +137,42 @@ def train_worker(config: dict) -> dict:
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
     trainer.save_model(str(scratch / MODEL))  # adapter + tokenizer; gathers under ZeRO-3
+    exported, samples, sample_metrics = None, [], {}
     if rank == 0:
-        storage.upload_dir(scratch / MODEL, MODEL)
+        exported_model, exported = export_model(scratch / MODEL, scratch / "export", spec, task,
+                                                tokenizer, labels)
+        storage.upload_dir(Path(exported.pop("path")), MODEL)
+        exported["uri"] = storage.layout.uri(MODEL)
+        if task.prompt is not None:
+            samples, sample_metrics = sample_generations(
+                exported_model, tokenizer, task, splits.validation, spec.data,
+                spec.export.sample_generations, spec.export.max_new_tokens)
     shutil.rmtree(scratch, ignore_errors=True)
 
     return {
         "eval_loss_before": evals[0]["eval_loss"],
         "eval_loss_after": evals[-1]["eval_loss"],
+        "eval_before": _metrics_only(evals[0]),
+        "eval_after": _metrics_only(evals[-1]),
+        "labels": labels,
+        "exported": exported,
+        "samples": samples,
+        "sample_metrics": sample_metrics,  # ROUGE / BLEU of the samples
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "train_samples": len(train_set),
         "eval_samples": len(eval_set),
         "tokens_seen": trainer.state.num_input_tokens_seen,
+        **parameter_counts(model),  # trainable_params, total_params
         "data": splits.report,  # rows read, dropped by each cleaning rule, per split
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }
+
+
+def _metrics_only(record: dict) -> dict:
+    """An evaluation's metrics, without its timings."""
+    timings = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+    return {k: v for k, v in record.items() if k.startswith("eval_") and k not in timings}
 
 
 def _latest_checkpoint(scratch: Path) -> str | None:

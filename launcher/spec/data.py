@@ -90,6 +90,10 @@ class DataSpec(Section):
         None, description="Keep each label's share of rows the same in every split. Unset: "
         "on for seq_classification (the only task with one label per row), off otherwise.")
     clean: CleanSpec = Field(default_factory=CleanSpec, description="Cleaning rules.")
+    slice_field: str | None = Field(
+        None, min_length=1, description="A column to group the evaluation rows by (e.g. a "
+        "length bucket or a source): every metric is also reported per value of it, as "
+        "`eval_<metric>[<column>=<value>]`.")
     max_length: int = Field(
         256, ge=8, le=65536, description="Examples are truncated to this many tokens."
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from launcher.errors import SpecError
 from launcher.spec.data import DataSpec
 from launcher.spec.models import JobSpec
+from launcher.spec.task_checks import task_problems
 
 Loc = tuple[str, ...]
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -239,7 +240,8 @@ def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]
         problems += [(("image", "files", str(i)), f"no such file or folder: {path}")
                      for i, path in enumerate(files) if not path.exists()]
         updates["image"] = spec.image.model_copy(update={"files": [str(f) for f in files]})
-    return spec.model_copy(update=updates), problems
+    resolved = spec.model_copy(update=updates)
+    return resolved, problems + task_problems(resolved)
 
 
 def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, str]]]:

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from launcher.spec.base import Section, located
 from launcher.spec.data import DataSpec, Task
+from launcher.spec.export import ExportSpec, check_export_fits_method
 from launcher.spec.method import LoraSpec, MethodSpec, check_method_fits_scale
 from launcher.spec.target import TargetSpec
 from launcher.spec.tune import TuneSpec
@@ -324,9 +325,16 @@ class JobSpec(Section):
         "the job from an image (kubernetes). Unset for the local target, which ships the code "
         "with the Ray job instead.",
     )
+    export: ExportSpec = Field(default_factory=ExportSpec, description="The final model "
+                               "(adapter or merged) and sample generations.")
     tune: TuneSpec | None = Field(
         None, description="A hyperparameter sweep (Ray Tune): each trial trains this job with "
         "other values of the swept fields; the best trial's model is the run's model.")
+
+    @model_validator(mode="after")
+    def _export_fits_the_method(self) -> JobSpec:
+        check_export_fits_method(self.export, self.method)
+        return self
 
     @model_validator(mode="after")
     def _method_fits_the_scale(self) -> JobSpec:

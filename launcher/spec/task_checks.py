@@ -1,0 +1,67 @@
+"""What `launch validate` checks of the task against the local data file and model folder:
+a classifier has at least two classes, seq2seq has an encoder-decoder, the slice column exists.
+
+Reads JSON lines and CSV with the standard library (the launcher never imports `datasets`);
+other sources are checked when the job loads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from launcher.spec.models import JobSpec
+
+Loc = tuple[str, ...]
+CLASS_FIELDS = {"seq_classification": "label_field", "token_classification": "tags_field"}
+
+
+def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
+    """(location, message) for each problem; `spec` has its local paths resolved."""
+    problems = _model_fits_task(spec)
+    rows = _rows(Path(spec.data.path))
+    if not rows:
+        return problems
+    slice_field = spec.data.slice_field
+    if slice_field and slice_field not in rows[0]:
+        problems.append((("data", "slice_field"), f"column `{slice_field}` is not in "
+                         f"{Path(spec.data.path).name} (it has: {', '.join(sorted(rows[0]))})"))
+    field = CLASS_FIELDS.get(spec.task)
+    column = getattr(spec.data, field) if field else None
+    if column and column in rows[0]:
+        values = [row.get(column) for row in rows]
+        if spec.task == "token_classification":
+            values = [tag for tags in values if isinstance(tags, list) for tag in tags]
+        classes = {str(value) for value in values if value is not None}
+        if len(classes) < 2:
+            problems.append((("data", field), f"column `{column}` holds {len(classes)} "
+                             f"distinct value(s) ({', '.join(sorted(classes)) or 'none'}); "
+                             f"{spec.task} needs at least 2 classes"))
+    return problems
+
+
+def _model_fits_task(spec: JobSpec) -> list[tuple[Loc, str]]:
+    config_file = Path(spec.model.name_or_path) / "config.json"
+    if spec.task != "seq2seq" or not config_file.is_file():
+        return []  # a hub model's config is not fetched at validate
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("is_encoder_decoder"):
+        return []
+    kind = config.get("model_type", "unknown")
+    return [(("model", "name_or_path"), f"task seq2seq needs an encoder-decoder model (e.g. "
+             f"T5, BART), not a {kind} model: use task causal_lm for a decoder-only model")]
+
+
+def _rows(path: Path) -> list[dict] | None:
+    """Every row of a local .jsonl or .csv file; None for other sources or unreadable files."""
+    if not path.is_file() or path.suffix not in (".jsonl", ".csv"):
+        return None
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            if path.suffix == ".csv":
+                return list(csv.DictReader(handle))
+            rows = [json.loads(line) for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error):
+        return None  # the column check reports unreadable files
+    return rows if all(isinstance(row, dict) for row in rows) else None
