@@ -2,7 +2,7 @@
 
 One loading path, `datasets`, for every place rows can be: a local file, a `save_to_disk`
 folder, a hub dataset, or any of the first two on s3:// (fetched to a local cache first, with
-the job's S3 settings). Also tokenizes prompt/response rows with the loss on response tokens.
+the job's S3 settings). The tasks (jobs.tasks) turn the rows into model inputs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 LOADERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-IGNORE_INDEX = -100  # the label value Hugging Face losses skip
 
 
 class DataError(Exception):
@@ -175,29 +174,6 @@ def _split(rows, data: DataSpec, stratify_by: str | None, seed: int):
         rng.shuffle(indices)
     return (rows.select(train), rows.select(validation),
             rows.select(test) if data.test_fraction else None)
-
-
-def tokenize(rows, tokenizer, spec: DataSpec):
-    """Map raw rows to input_ids/attention_mask/labels; prompt tokens get IGNORE_INDEX labels."""
-
-    def encode(row):
-        prompt = spec.prompt_template.replace("{prompt}", _text(row[spec.prompt_field]))
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        response_ids = tokenizer(_text(row[spec.response_field]),
-                                 add_special_tokens=False)["input_ids"]
-        response_ids = response_ids + [tokenizer.eos_token_id]
-        input_ids = (prompt_ids + response_ids)[: spec.max_length]
-        prompt_labels = prompt_ids if spec.train_on_prompt else [IGNORE_INDEX] * len(prompt_ids)
-        labels = (prompt_labels + response_ids)[: spec.max_length]
-        return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
-
-    encoded = rows.map(encode, remove_columns=rows.column_names)
-    # A prompt longer than max_length leaves no response token to learn from.
-    return encoded.filter(lambda row: any(label != IGNORE_INDEX for label in row["labels"]))
-
-
-def _text(value) -> str:
-    return "" if value is None else str(value).strip()
 
 
 def _root_cause(err: BaseException) -> str:

@@ -1,5 +1,5 @@
 """Data: every source loads the same rows, each cleaning rule counts what it drops, splits are
-seeded (and stratified for labels), and tokenization puts the loss on response tokens only."""
+seeded (and stratified for labels). Encoding rows for a task: tests/jobs/test_tasks.py."""
 
 from __future__ import annotations
 
@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from jobs.data import IGNORE_INDEX, DataError, load_rows, load_splits, tokenize
+from jobs.data import DataError, load_rows, load_splits
 from launcher.spec.models import DataSpec
 
 DATA = str(EXAMPLES / "data" / "debian_describe.jsonl")
 DEBIAN_ROWS = [json.loads(line) for line in Path(DATA).read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model)
 
 
 def test_split_is_seeded_and_sized():
@@ -34,27 +27,6 @@ def test_split_is_seeded_and_sized():
     other = load_splits(spec, "causal_lm", seed=2)
     assert len(splits.validation) == 300 and len(splits.train) == 1200 and splits.test is None
     assert splits.train["prompt"][:5] == again.train["prompt"][:5] != other.train["prompt"][:5]
-
-
-def test_prompt_tokens_are_masked(tokenizer):
-    spec = DataSpec(path=DATA, prompt_template="{prompt}\nDescription: ", max_length=64)
-    validation = load_splits(spec, "causal_lm", seed=0).validation
-    rows = tokenize(validation.select(range(20)), tokenizer, spec)
-    for row in rows:
-        labels, ids = row["labels"], row["input_ids"]
-        masked = labels.index(next(label for label in labels if label != IGNORE_INDEX))
-        assert masked > 0 and all(label == IGNORE_INDEX for label in labels[:masked])
-        assert labels[masked:] == ids[masked:]  # every response token is learned
-        assert len(ids) <= 64
-    short = [row for row in rows if len(row["input_ids"]) < 64]
-    assert short and all(row["input_ids"][-1] == tokenizer.eos_token_id for row in short)
-
-
-def test_train_on_prompt_keeps_every_label(tokenizer):
-    spec = DataSpec(path=DATA, train_on_prompt=True, max_length=64)
-    validation = load_splits(spec, "causal_lm", seed=0).validation
-    row = tokenize(validation.select(range(1)), tokenizer, spec)[0]
-    assert row["labels"] == row["input_ids"]
 
 
 def test_unreadable_rows_name_the_file(tmp_path):
