@@ -31,15 +31,15 @@ def trainer_class(base=None):
             trainable = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad]
             if self.optimizer is not None or all(lr_multiplier(p) == 1 for _, p in trainable):
                 return super().create_optimizer(model)  # the Trainer's own groups, unchanged
-            decays = set(self.get_decay_parameter_names(opt_model))
+            decayed = set(self.get_decay_parameter_names(opt_model))  # not biases, norms
             groups: dict[tuple[bool, float], list] = {}
             for name, param in trainable:
-                groups.setdefault((name in decays, lr_multiplier(param)), []).append(param)
+                groups.setdefault((name in decayed, lr_multiplier(param)), []).append(param)
             optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
             self.optimizer = optimizer_cls([
                 {"params": params, "lr": self.args.learning_rate * multiplier,
-                 "weight_decay": self.args.weight_decay if decays_ else 0.0}
-                for (decays_, multiplier), params in sorted(groups.items(), key=lambda g: g[0])
+                 "weight_decay": self.args.weight_decay if decays else 0.0}
+                for (decays, multiplier), params in sorted(groups.items())
             ], **kwargs)
             return self.optimizer
 
