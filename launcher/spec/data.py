@@ -85,7 +85,8 @@ class DataSpec(Section):
     )
     test_fraction: float = Field(
         0.0, ge=0, lt=1, description="Fraction of rows held out for one evaluation after "
-        "training (fixed seed); its metrics go to summary.json as `test_*`.")
+        "training (fixed seed); its metrics (`test_loss`, `test_<metric>`) go to summary.json "
+        "under `test`.")
     stratify: bool | None = Field(
         None, description="Keep each label's share of rows the same in every split. Unset: "
         "on for seq_classification (the only task with one label per row), off otherwise.")
