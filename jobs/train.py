@@ -136,6 +136,12 @@ def train_worker(config: dict) -> dict:
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
+    tested = {}
+    if splits.test is not None:  # held out until now, evaluated once
+        test_set, test_slices = encode(task, splits.test, tokenizer, spec.data, labels)
+        trainer.compute_metrics = EvalMetrics(task.metrics(tokenizer, labels), test_slices,
+                                              spec.data.slice_field)
+        tested = trainer.evaluate(test_set, metric_key_prefix="test")
     trainer.save_model(str(scratch / MODEL))  # adapter + tokenizer; gathers under ZeRO-3
     exported, samples, sample_metrics = None, [], {}
     if rank == 0:
@@ -154,6 +160,7 @@ def train_worker(config: dict) -> dict:
         "eval_loss_after": evals[-1]["eval_loss"],
         "eval_before": _metrics_only(evals[0]),
         "eval_after": _metrics_only(evals[-1]),
+        "test": _metrics_only(tested, "test_"),
         "labels": labels,
         "exported": exported,
         "samples": samples,
@@ -169,10 +176,10 @@ def train_worker(config: dict) -> dict:
     }
 
 
-def _metrics_only(record: dict) -> dict:
+def _metrics_only(record: dict, prefix: str = "eval_") -> dict:
     """An evaluation's metrics, without its timings."""
-    timings = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
-    return {k: v for k, v in record.items() if k.startswith("eval_") and k not in timings}
+    timings = {prefix + name for name in ("runtime", "samples_per_second", "steps_per_second")}
+    return {k: v for k, v in record.items() if k.startswith(prefix) and k not in timings}
 
 
 def _latest_checkpoint(scratch: Path) -> str | None:

@@ -9,8 +9,14 @@ from jobs.tasks.base import IGNORE_INDEX, Task, text
 
 def encode_row(row, tokenizer, spec, labels=None) -> dict:
     encoded = dict(tokenizer(prompt(row, spec), truncation=True, max_length=spec.max_length))
-    encoded["labels"] = tokenizer(text_target=reference(row, spec), truncation=True,
-                                  max_length=spec.max_length)["input_ids"]
+    labels = tokenizer(text_target=reference(row, spec), truncation=True,
+                       max_length=spec.max_length)["input_ids"]
+    # A BERT-style tokenizer (an encoder-decoder warm-started from BERT/MiniLM) starts every
+    # text with [CLS], which such a model's decoder already starts from: learning to write it
+    # again teaches the decoder to repeat it.
+    if tokenizer.bos_token_id is None and labels[:1] == [tokenizer.cls_token_id]:
+        labels = labels[1:]
+    encoded["labels"] = labels
     return encoded
 
 

@@ -58,12 +58,13 @@ def two_sections(tmp_path) -> Path:
 
 
 def test_sequence_classification(ray_head, tiny_model, cli, tmp_path):
-    """A classifier head on the tiny GPT-2, LoRA, per-slice metrics, merged export."""
+    """A classifier head on the tiny GPT-2, LoRA, per-slice metrics, a test split, merged
+    export."""
     summary, run_dir = submit(cli, tmp_path, ray_head, {
         "name": "sections", "task": "seq_classification",
         "model": {"name_or_path": str(tiny_model)},
         "data": {"path": str(two_sections(tmp_path)), "slice_field": "length",
-                 "validation_fraction": 0.2, "max_length": 64},
+                 "validation_fraction": 0.2, "test_fraction": 0.1, "max_length": 64},
         "training": training(10, 0.005), "export": {"format": "merged"}})
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nseq_classification: eval loss {before['eval_loss']:.3f} -> "
@@ -75,6 +76,9 @@ def test_sequence_classification(ray_head, tiny_model, cli, tmp_path):
         for length in ("short", "medium", "long"):
             assert f"eval_{name}[length={length}]" in after
     assert summary["labels"] == ["math", "x11"]
+    # the test split, evaluated once after training, with its slices
+    assert {"test_loss", "test_accuracy", "test_f1", "test_accuracy[length=short]"} <= set(
+        summary["test"])
     assert "eval_accuracy" in eval_records(run_dir)[-1]  # in metrics.jsonl too
     assert summary["exported"]["kind"] == "merged"
 

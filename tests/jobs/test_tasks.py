@@ -135,3 +135,14 @@ def test_seq2seq_targets_become_labels(tiny_bart):
         assert row["labels"][-1] == tokenizer.eos_token_id
         assert tokenizer.decode(row["labels"], skip_special_tokens=True) == raw["target"]
         assert len(row["input_ids"]) <= 48
+
+
+def test_seq2seq_labels_of_a_bert_style_tokenizer_skip_cls(tiny_bert):
+    """An encoder-decoder warm-started from BERT starts decoding at [CLS]: no label repeats it."""
+    tokenizer = tokenizer_of(tiny_bert)
+    spec = DataSpec(path=str(SYNOPSES), max_length=48)
+    encoded, _ = encode(task_for("seq2seq"), rows_of(SYNOPSES, 5), tokenizer, spec)
+    for row in encoded:
+        assert row["input_ids"][0] == tokenizer.cls_token_id
+        assert tokenizer.cls_token_id not in row["labels"]
+        assert row["labels"][-1] == tokenizer.sep_token_id
