@@ -44,6 +44,8 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
     # One real near-duplicate in the Debian rows: grub-efi-arm-dbg and grub-efi-arm64-dbg.
     assert summary["data"]["dropped"] == {"drop_empty": 0, "dedupe": 0, "near_dedupe": 1}
     assert summary["data"]["rows"] == {"train": 1199, "validation": 150, "test": 150}
+    # The test split, evaluated once at the end, shows the learning too.
+    assert summary["test"]["test_loss"] < summary["eval_loss_before"]
     assert json.loads((run_dir / "spec.json").read_text())["name"] == "quickstart"
     assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
 
