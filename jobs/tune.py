@@ -80,13 +80,15 @@ def _tune_config(spec: JobSpec):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    tune = spec.tune
+    tune, concurrency = spec.tune, _concurrency(spec)
     if tune.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
         search = OptunaSearch(seed=spec.training.seed)  # TPE, Optuna's default sampler
-    else:  # random and grid: Tune's variant generator enumerates grid_search dimensions
-        search = BasicVariantGenerator(random_state=spec.training.seed)
+    else:  # random and grid: Tune's variant generator enumerates grid_search dimensions.
+        # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
+        search = BasicVariantGenerator(random_state=spec.training.seed,
+                                       max_concurrent=concurrency)
     scheduler = FIFOScheduler()
     if tune.asha is not None:
         # Rungs count optimizer steps: every report carries the trial's global step. ASHA
@@ -97,7 +99,8 @@ def _tune_config(spec: JobSpec):
                                   reduction_factor=tune.asha.reduction_factor)
     return ray.tune.TuneConfig(
         metric=tune.metric, mode=tune.mode, search_alg=search, scheduler=scheduler,
-        num_samples=tune.num_samples, max_concurrent_trials=_concurrency(spec),
+        num_samples=tune.num_samples,
+        max_concurrent_trials=concurrency if tune.search == "optuna" else None,
         trial_dirname_creator=_trial_dirname)
 
 
@@ -144,7 +147,9 @@ def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
     """One row per trial, best first, from Tune's results and each trial's folder."""
     rows = []
     for result in grid:
-        trial_id = result.path.rstrip("/").rsplit("/", 1)[1]
+        # Each trial keeps its run under tune/<trial id>/ (_trial). Tune's own folder for it
+        # has that name too, unless a restored sweep found the name taken and added a suffix.
+        trial_id = result.metrics.get("trial_id") or result.path.rstrip("/").rsplit("/", 1)[1]
         trial = RunStorage(RunLayout(storage.layout.uri(f"{TUNE}/{trial_id}")))
         records = read_metrics(trial)
         values = [r[tune.metric] for r in records if tune.metric in r]

@@ -130,3 +130,41 @@ def test_optuna_sweep_records_its_suggestions(sweep):
         spec = json.loads((run_dir / "tune" / trial["trial_id"] / "spec.json").read_text())
         assert spec["training"]["learning_rate"] == trial["config"]["training.learning_rate"]
         assert spec["tune"] is None
+
+
+def test_a_stopped_sweep_resumes_with_submit_resume(tmp_path, cli, tiny_model, ray_head):
+    """The driver of a sweep stops after its first trial; `launch submit --resume` restores the
+    sweep from storage (Tuner.restore): the finished trial keeps its result and is not trained
+    again, and the other trial runs to its end."""
+    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+    merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
+                          "storage": {"uri": str(tmp_path / "runs")},
+                          "target": {"address": ray_head.address},
+                          "tune": {"metric": "eval_loss", "max_concurrent_trials": 1,
+                                   "search": "grid",
+                                   "space": {"method": {"r": {"grid": [4, 8]}}}}})
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    submitted = cli("submit", tmp_path / "job.yaml")
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = re.search(r"^submitted (\S+)", submitted.stdout, re.MULTILINE).group(1)
+    run_dir = Path(re.search(r"^  results:\s+(\S+)$", submitted.stdout, re.MULTILINE).group(1))
+
+    # Stop once the second trial trains: the first has finished and Tune has had time to
+    # record that in its experiment state.
+    deadline = time.time() + 400
+    while not (list((run_dir / "tune").glob("*/summary.json"))
+               and len(list((run_dir / "tune").glob("*/metrics.jsonl"))) == 2):
+        assert time.time() < deadline, cli("logs", run_id).stdout[-4000:]
+        time.sleep(1)
+    assert f"{run_id}: STOPPED" in cli("stop", run_id).stdout
+    [first] = list((run_dir / "tune").glob("*/summary.json"))
+    first_summary = first.read_text()
+
+    resumed = cli("submit", tmp_path / "job.yaml", "--resume", run_id, "--follow", timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    assert "[launch] resuming the sweep" in resumed.stdout
+    trials = json.loads((run_dir / "tune" / "trials.json").read_text())
+    assert sorted(t["config"]["method.r"] for t in trials) == [4, 8]
+    assert [t["state"] for t in trials] == ["COMPLETED", "COMPLETED"]
+    assert first.read_text() == first_summary  # the finished trial was not trained again
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
