@@ -8,14 +8,11 @@ read by jobs.trainer's optimizer.
 
 from __future__ import annotations
 
-from launcher.spec.data import Task
 from launcher.spec.method import (FreezeSpec, FullSpec, IA3Spec, LoraSpec, MethodSpec,
                                   PrefixTuningSpec, PromptTuningSpec, QLoraSpec)
 
 from jobs.trainer import set_lr_multiplier
 
-PEFT_TASK_TYPES = {"causal_lm": "CAUSAL_LM", "seq_classification": "SEQ_CLS",
-                   "token_classification": "TOKEN_CLS", "seq2seq": "SEQ_2_SEQ_LM"}
 COMPUTE_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -44,7 +41,7 @@ def model_load_kwargs(method: MethodSpec) -> dict:
     }
 
 
-def apply_method(model, method: MethodSpec, task: Task):
+def apply_method(model, method: MethodSpec, peft_task_type: str):
     """The model ready to train: frozen where the method says, adapters added, multipliers set."""
     if isinstance(method, (FullSpec, FreezeSpec)):
         if isinstance(method, FreezeSpec):
@@ -58,8 +55,7 @@ def apply_method(model, method: MethodSpec, task: Task):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model)
-    peft_model = get_peft_model(model, peft_config(method, PEFT_TASK_TYPES[task],
-                                                   model.name_or_path))
+    peft_model = get_peft_model(model, peft_config(method, peft_task_type, model.name_or_path))
     if isinstance(method, LoraSpec) and method.differential_lr:
         for name, param in peft_model.named_parameters():
             if "modules_to_save" in name:

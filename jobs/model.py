@@ -46,4 +46,4 @@ def load_model(spec: ModelSpec, method: MethodSpec, task: Task, tokenizer,
     from jobs.methods import apply_method, model_load_kwargs
 
     model = load_base_model(spec, task, tokenizer, labels, **model_load_kwargs(method))
-    return apply_method(model, method, task.name)
+    return apply_method(model, method, task.peft_task_type)

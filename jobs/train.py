@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.layout import CHECKPOINTS, METRICS, MODEL, RunLayout
@@ -79,25 +80,31 @@ def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
     return len(registered)
 
 
-def train_worker(config: dict) -> dict:
-    """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
-    import ray.train
+@dataclass
+class Fit:
+    """Everything a worker trains with: the task, its tokenizer and data, and the Trainer."""
+
+    task: object
+    tokenizer: object
+    splits: object
+    labels: list[str] | None
+    trainer: object
+
+
+def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool = True,
+          deepspeed: bool = True) -> Fit:
+    """The task's data, model (with its method) and Hugging Face Trainer for `spec`: what a
+    Ray Train worker runs, and what bench/hf_loop.py runs without Ray (`deepspeed=False`: no
+    DeepSpeed either)."""
+    import dataclasses
+
     from transformers import PrinterCallback
 
     from jobs.data import load_splits
-    from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
-                                ReportCheckpoint, ReportMetric)
-    from jobs.methods import parameter_counts
-    from jobs.export import export_model, sample_generations
     from jobs.metrics import EvalMetrics
     from jobs.model import load_model, load_tokenizer
     from jobs.tasks import encode, label_names, task_for
     from jobs.trainer import trainer_class
-
-    spec = JobSpec.model_validate(config["spec"])
-    storage = RunStorage(RunLayout(config["run"]))
-    rank = ray.train.get_context().get_world_rank()
-    scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
 
     task = task_for(spec.task)
     tokenizer = load_tokenizer(spec.model)
@@ -105,12 +112,11 @@ def train_worker(config: dict) -> dict:
     labels = label_names(task, splits.train, spec.data)
     train_set, _ = encode(task, splits.train, tokenizer, spec.data, labels)
     eval_set, eval_slices = encode(task, splits.validation, tokenizer, spec.data, labels)
-
-    resume_from = _latest_checkpoint(scratch)
     # The arguments carry the DeepSpeed config: create them before loading the model, so ZeRO-3
     # partitions the weights as they load instead of materialising them on every worker.
-    args = task.arguments(training_arguments(spec, scratch, eval_on_start=resume_from is None),
-                          spec.data)
+    args = task.arguments(training_arguments(spec, output_dir, eval_on_start), spec.data)
+    if not deepspeed:
+        args = dataclasses.replace(args, deepspeed=None)
     model = load_model(spec.model, spec.method, task, tokenizer, labels)
     # per-parameter learning rates (jobs.methods) on the task's Trainer
     trainer = trainer_class(task.trainer_base())(
@@ -123,15 +129,39 @@ def train_worker(config: dict) -> dict:
         compute_metrics=EvalMetrics(task.metrics(tokenizer, labels), eval_slices,
                                     spec.data.slice_field),
         preprocess_logits_for_metrics=task.reduce_logits,
-        callbacks=[MetricsFileCallback(storage, scratch / METRICS, rank == 0),
-                   CheckpointLastStep(),
-                   ReportCheckpoint(spec.training.checkpoint_upload)],
+        callbacks=callbacks,
     )
+    trainer.model_accepts_loss_kwargs = task.loss_takes_token_count
+    trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
+    return Fit(task, tokenizer, splits, labels, trainer)
+
+
+def train_worker(config: dict) -> dict:
+    """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
+    import ray.train
+
+    from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
+                                ReportCheckpoint, ReportMetric)
+    from jobs.export import export_model, sample_generations
+    from jobs.methods import parameter_counts
+    from jobs.metrics import EvalMetrics
+    from jobs.tasks import encode
+
+    spec = JobSpec.model_validate(config["spec"])
+    storage = RunStorage(RunLayout(config["run"]))
+    rank = ray.train.get_context().get_world_rank()
+    scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
+
+    resume_from = _latest_checkpoint(scratch)
+    fit = build(spec, scratch, eval_on_start=resume_from is None, callbacks=[
+        MetricsFileCallback(storage, scratch / METRICS, rank == 0), CheckpointLastStep(),
+        ReportCheckpoint(spec.training.checkpoint_upload)])
+    task, tokenizer, splits, labels, trainer = (fit.task, fit.tokenizer, fit.splits, fit.labels,
+                                                fit.trainer)
     if config["report"]:
         trainer.add_callback(ReportMetric(config["report"]))
     if spec.training.early_stopping is not None:
         trainer.add_callback(EarlyStopping(spec.training.early_stopping))
-    trainer.remove_callback(PrinterCallback)  # MetricsFileCallback prints one line per log
     trainer.train(resume_from_checkpoint=resume_from)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
@@ -167,10 +197,10 @@ def train_worker(config: dict) -> dict:
         "sample_metrics": sample_metrics,  # ROUGE / BLEU of the samples
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
-        "train_samples": len(train_set),
-        "eval_samples": len(eval_set),
+        "train_samples": len(trainer.train_dataset),
+        "eval_samples": len(trainer.eval_dataset),
         "tokens_seen": trainer.state.num_input_tokens_seen,
-        **parameter_counts(model),  # trainable_params, total_params
+        **parameter_counts(trainer.model),  # trainable_params, total_params
         "data": splits.report,  # rows read, dropped by each cleaning rule, per split
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }

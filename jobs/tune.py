@@ -199,5 +199,6 @@ def _record(spec: JobSpec, storage: RunStorage, trials: list[dict]) -> dict:
         "trials": len(trials), **{f"trials_{s.lower()}": n for s, n in counts.items()},
         "total_steps": sum(t["steps"] for t in trials), "search": tune.search,
         "scheduler": tune.scheduler,
-        "exported": {"kind": "lora-adapter", "uri": storage.layout.uri(MODEL),
+        # What the best trial exported, now at the run's own model/.
+        "exported": {**(best["summary"].get("exported") or {}), "uri": storage.layout.uri(MODEL),
                      "from_trial": trial}}

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 EXAMPLES = ROOT / "examples"
-pytest_plugins = ["image_fixtures"]
+pytest_plugins = ["image_fixtures", "task_models"]
 LAUNCH = [sys.executable, "-m", "launcher"]
 
 

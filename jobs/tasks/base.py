@@ -37,6 +37,10 @@ class Task:
     prompt: Callable | None = None
     reference: Callable | None = None
     generates_at_eval: bool = False
+    # The model's loss divides by the token count the Trainer passes (num_items_in_batch). The
+    # Trainer then multiplies the loss by the number of processes, which only that division
+    # undoes: for any other loss the reported loss and the gradients would grow with workers.
+    loss_takes_token_count: bool = False
 
     def trainer_base(self):
         """The Hugging Face Trainer class to train with: Seq2SeqTrainer where evaluation

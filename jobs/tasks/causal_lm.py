@@ -59,4 +59,5 @@ def metric_fn(tokenizer, labels):
 
 TASK = Task(name="causal_lm", model_class="AutoModelForCausalLM", peft_task_type="CAUSAL_LM",
             encode_row=encode_row, keep=keep, collator=collator, metrics=metric_fn,
-            reduce_logits=reduce_logits, prompt=prompt, reference=reference)
+            reduce_logits=reduce_logits, prompt=prompt, reference=reference,
+            loss_takes_token_count=True)

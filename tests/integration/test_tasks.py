@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES
-from task_models import package_tags, tiny_bart, tiny_bert  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 

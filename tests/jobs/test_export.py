@@ -9,7 +9,6 @@ from jobs.export import export_model
 from jobs.model import load_base_model, load_tokenizer
 from jobs.tasks import task_for
 from launcher.spec.models import JobSpec
-from task_models import tiny_bert  # noqa: F401 (fixture)
 
 LABELS = ["admin", "math", "x11"]
 

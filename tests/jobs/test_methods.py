@@ -58,7 +58,7 @@ def optimizer_lrs(model, tmp_path: Path, weight_decay: float = 0.0) -> dict[str,
 
 
 def test_full_trains_every_weight_at_one_rate(tiny_model, tmp_path):
-    model = apply_method(load(tiny_model), method(type="full"), "causal_lm")
+    model = apply_method(load(tiny_model), method(type="full"), "CAUSAL_LM")
     assert trainable(model) == {name for name, _ in model.named_parameters()}
     counts = parameter_counts(model)
     assert counts["trainable_params"] == counts["total_params"] > 0
@@ -77,7 +77,7 @@ def test_full_trains_every_weight_at_one_rate(tiny_model, tmp_path):
     ({"freeze_first_layers": 0}, {"h.0", "h.1", "ln_f"}),  # embeddings only
 ], ids=["first-1", "top-1", "head-only", "all-blocks-not-embeddings", "embeddings-only"])
 def test_freeze_trains_only_the_chosen_parts(tiny_model, fields, trained):
-    model = apply_method(load(tiny_model), method(type="freeze", **fields), "causal_lm")
+    model = apply_method(load(tiny_model), method(type="freeze", **fields), "CAUSAL_LM")
     parts = {name.split(".")[1] if name.split(".")[1] != "h" else ".".join(name.split(".")[1:3])
              for name in trainable(model)}
     assert parts == trained
@@ -87,18 +87,18 @@ def test_freeze_trains_only_the_chosen_parts(tiny_model, fields, trained):
 
 def test_freeze_deeper_than_the_model_is_refused(tiny_model):
     with pytest.raises(MethodError, match="train_top_layers is 3, but GPT2LMHeadModel has 2"):
-        apply_method(load(tiny_model), method(type="freeze", train_top_layers=3), "causal_lm")
+        apply_method(load(tiny_model), method(type="freeze", train_top_layers=3), "CAUSAL_LM")
 
 
 def test_a_model_without_transformer_blocks_is_refused():
     model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
     with pytest.raises(MethodError, match="keeps no stack of transformer blocks"):
-        apply_method(model, method(type="freeze", freeze_first_layers=1), "causal_lm")
+        apply_method(model, method(type="freeze", freeze_first_layers=1), "CAUSAL_LM")
 
 
 def test_layerwise_decay_and_head_multiplier(tiny_model, tmp_path):
     spec = method(type="full", head_lr_multiplier=10, layer_lr_decay=0.5)
-    lrs = optimizer_lrs(apply_method(load(tiny_model), spec, "causal_lm"), tmp_path,
+    lrs = optimizer_lrs(apply_method(load(tiny_model), spec, "CAUSAL_LM"), tmp_path,
                         weight_decay=0.1)
     assert lrs["transformer.h.1.attn.c_attn.weight"] == (LR, 0.1)  # the top block
     assert lrs["transformer.h.0.attn.c_attn.weight"] == (LR * 0.5, 0.1)
@@ -110,7 +110,7 @@ def test_layerwise_decay_and_head_multiplier(tiny_model, tmp_path):
 
 def test_freeze_with_decay_groups_only_what_trains(tiny_model, tmp_path):
     spec = method(type="freeze", train_top_layers=1, layer_lr_decay=0.5, head_lr_multiplier=2)
-    lrs = optimizer_lrs(apply_method(load(tiny_model), spec, "causal_lm"), tmp_path)
+    lrs = optimizer_lrs(apply_method(load(tiny_model), spec, "CAUSAL_LM"), tmp_path)
     assert {name.split(".")[1] for name in lrs} == {"h", "ln_f"}
     assert {lr for name, (lr, _) in lrs.items() if ".h.1." in name} == {LR}
     assert lrs["transformer.ln_f.bias"][0] == 2 * LR
@@ -119,7 +119,7 @@ def test_freeze_with_decay_groups_only_what_trains(tiny_model, tmp_path):
 def test_lora_head_multiplier_applies_to_modules_to_save(tiny_model, tmp_path):
     spec = method(type="lora", r=4, target_modules=["c_attn"], modules_to_save=["ln_f"],
                   head_lr_multiplier=5)
-    model = apply_method(load(tiny_model), spec, "causal_lm")
+    model = apply_method(load(tiny_model), spec, "CAUSAL_LM")
     lrs = optimizer_lrs(model, tmp_path)
     saved = {name for name in lrs if "modules_to_save" in name}
     assert saved and all(lrs[name][0] == 5 * LR for name in saved)
@@ -138,7 +138,7 @@ def test_lora_head_multiplier_applies_to_modules_to_save(tiny_model, tmp_path):
      "ia3_l"),
 ], ids=["prefix", "prefix-projection", "prompt", "prompt-from-text", "ia3", "ia3-modules"])
 def test_adapters_leave_the_base_frozen(tiny_model, fields, adapter):
-    model = apply_method(load(tiny_model), method(**fields), "causal_lm")
+    model = apply_method(load(tiny_model), method(**fields), "CAUSAL_LM")
     names = trainable(model)
     assert names and all(adapter in name for name in names), names
     counts = parameter_counts(model)
@@ -149,7 +149,7 @@ def test_prompt_init_text_starts_from_its_token_embeddings(tiny_model):
     from transformers import AutoTokenizer
 
     model = apply_method(load(tiny_model), method(type="prompt", num_virtual_tokens=2,
-                                                  init_text="vim editor tool"), "causal_lm")
+                                                  init_text="vim editor tool"), "CAUSAL_LM")
     ids = AutoTokenizer.from_pretrained(tiny_model)("vim editor tool")["input_ids"][:2]
     start = model.prompt_encoder["default"].embedding.weight
     assert torch.equal(start, model.get_input_embeddings().weight[ids])
@@ -159,7 +159,7 @@ def test_a_train_step_changes_only_trainable_weights(tiny_model, tmp_path):
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, TrainingArguments
 
     model = apply_method(load(tiny_model), method(type="freeze", train_top_layers=1,
-                                                  layer_lr_decay=0.5), "causal_lm")
+                                                  layer_lr_decay=0.5), "CAUSAL_LM")
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     tokenizer.pad_token = tokenizer.eos_token

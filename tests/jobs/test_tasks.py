@@ -10,7 +10,6 @@ from conftest import EXAMPLES
 from jobs.data import DataError
 from jobs.tasks import IGNORE_INDEX, encode, label_names, task_for
 from launcher.spec.data import DataSpec
-from task_models import package_tags, tiny_bart, tiny_bert  # noqa: F401 (fixtures)
 
 SECTIONS = EXAMPLES / "data" / "debian_sections.jsonl"
 SYNOPSES = EXAMPLES / "data" / "debian_synopsis.jsonl"
