@@ -175,6 +175,12 @@ def train_worker(config: dict) -> dict:
     trainer.save_model(str(scratch / MODEL))  # adapter + tokenizer; gathers under ZeRO-3
     exported, samples, sample_metrics = None, [], {}
     if rank == 0:
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        # Training and its collective save are over. Under ZeRO-3 the Trainer's DeepSpeed config
+        # would make from_pretrained partition the model to export across ranks (zero.Init),
+        # waiting for ranks that have moved on: rank 0 loads it whole, alone.
+        unset_hf_deepspeed_config()
         exported_model, exported = export_model(scratch / MODEL, scratch / "export", spec, task,
                                                 tokenizer, labels)
         storage.upload_dir(Path(exported.pop("path")), MODEL)
