@@ -117,9 +117,9 @@ def _fetch(uri: str) -> Path:
     """
     import pyarrow.fs
 
-    from jobs.storage import _s3_filesystem  # the job's S3 settings, as its results use
+    from jobs.storage import s3_filesystem  # the job's S3 settings, as its results use
 
-    filesystem, key = _s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
+    filesystem, key = s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
     try:
         info = filesystem.get_file_info(key)
         if info.type == pyarrow.fs.FileType.NotFound:

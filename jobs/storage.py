@@ -20,7 +20,7 @@ class RunStorage:
     def __init__(self, layout: RunLayout):
         self.layout = layout
         if layout.root.startswith("s3://"):
-            self.filesystem, self.root = _s3_filesystem(), layout.root.removeprefix("s3://")
+            self.filesystem, self.root = s3_filesystem(), layout.root.removeprefix("s3://")
         else:
             self.filesystem, self.root = pyarrow.fs.FileSystem.from_uri(layout.root)
         self._local = isinstance(self.filesystem, pyarrow.fs.LocalFileSystem)
@@ -62,7 +62,7 @@ class RunStorage:
         self.write_text(STATUS, json.dumps(merged_status(current, state, **fields), indent=2))
 
 
-def _s3_filesystem() -> pyarrow.fs.FileSystem:
+def s3_filesystem() -> pyarrow.fs.FileSystem:
     """S3 from the standard AWS environment, patient enough to ride out a store restart."""
     return PatientS3FileSystem(
         endpoint_override=os.environ.get("AWS_ENDPOINT_URL"),
