@@ -63,15 +63,17 @@ def ray_head(launch_home):
     os.environ.pop("LAUNCH_RAY_ADDRESS", None)
 
 
-def weed_command(data_dir: Path, access_key: str, secret_key: str, ip: str) -> list[str]:
-    """`weed mini` with the flags of ../shared/ENVIRONMENT.md, bound to `ip` only, accepting
-    one identity (its s3.json is written beside `data_dir`)."""
+def weed_command(data_dir: Path, access_key: str, secret_key: str, ip: str,
+                 bind: str | None = None) -> list[str]:
+    """`weed mini` with the flags of ../shared/ENVIRONMENT.md, advertising `ip` and bound to
+    `bind` (default: `ip` only), accepting one identity (its s3.json is written beside
+    `data_dir`)."""
     config = data_dir.parent / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "test", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
     return [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={data_dir}",
-            f"-ip={ip}", f"-ip.bind={ip}", "-master.telemetry=false", f"-s3.config={config}",
+            f"-ip={ip}", f"-ip.bind={bind or ip}", "-master.telemetry=false", f"-s3.config={config}",
             "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
 
 

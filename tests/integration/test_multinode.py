@@ -98,7 +98,11 @@ def cluster(launch_home):
     head, worker = Namespaces.prefix(namespaces.head), Namespaces.prefix(namespaces.worker)
     try:
         (folder / "weed").mkdir()
-        subprocess.Popen([*head, *weed_command(folder / "weed", access, secret, HEAD_IP)],
+        # Bound to every address of the head namespace (nothing outside it can reach them):
+        # on CI the filer once sent its chunks to the volume server at 127.0.0.1 while the
+        # volume server listened on HEAD_IP only, and no write ever succeeded.
+        weed = weed_command(folder / "weed", access, secret, HEAD_IP, bind="0.0.0.0")
+        subprocess.Popen([*head, *weed],
                          stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT,
                          env=env)
         ray = str(Path(sys.executable).with_name("ray"))
@@ -137,11 +141,11 @@ def cluster(launch_home):
         ready = subprocess.run([*head, sys.executable, "-c", make_bucket], env=env,
                                capture_output=True, text=True, timeout=180)
         if ready.returncode != 0:
-            log = (folder / "weed.log").read_text(errors="replace").splitlines()[-30:]
+            log = (folder / "weed.log").read_text(errors="replace").splitlines()
             free_gb = shutil.disk_usage(folder).free / 2**30
             pytest.fail(f"SeaweedFS in the head namespace: {ready.stderr.strip()[-800:]}\n"
-                        f"free disk under {folder}: {free_gb:.1f} GiB; weed.log ends:\n"
-                        + "\n".join(log))
+                        f"free disk under {folder}: {free_gb:.1f} GiB; weed.log starts:\n"
+                        + "\n".join(log[:15]) + "\n[...] and ends:\n" + "\n".join(log[-15:]))
         yield namespaces, env
     finally:
         namespaces.destroy()
