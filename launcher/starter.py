@@ -1,8 +1,9 @@
 """`launch init`: a commented starter job file for a task, valid as written.
 
-Each task is a template (the job file, with every section explained) and a few rows of
-sample data in the shape its `data:` section reads, so `launch validate` passes at once and
-the user swaps in their own model and data. A new task is one more entry in TASKS.
+Each task contributes what differs (a headline, the model, the data columns, the method, a few
+sample rows in the shape its `data:` section reads); the training, scale, storage and target
+sections are shared. `launch validate` passes at once and the user swaps in their own model
+and data. A new task is one more entry in TASKS.
 """
 
 from __future__ import annotations
@@ -17,41 +18,33 @@ from launcher.errors import LaunchError
 DEFAULT_NAME = "my-finetune"
 DATA_FILE = "data/train.jsonl"
 
-CAUSAL_LM = """\
-# __NAME__: fine-tune a causal language model on prompt/response pairs with LoRA, on Ray
-# Train workers with DeepSpeed ZeRO. Written by `launch init`. Check the set-up, then run it:
+HEADER = """\
+# __NAME__: __HEADLINE__, on Ray Train workers with DeepSpeed ZeRO.
+# Written by `launch init`. Check the set-up, then run it:
 #   launch doctor __FILE__
 #   launch submit __FILE__ --follow
 # Every key is documented in launch's README (job.yaml reference) and in `launch schema`.
 
 name: __NAME__          # names the run ids and the results folder
+task: __TASK__
 
 model:
   # A Hugging Face hub name, or a local folder holding config.json, the weights and the
   # tokenizer (relative paths are resolved against this file's folder).
-  name_or_path: gpt2
+  name_or_path: __MODEL__
 
 data:
   # One example per row (.jsonl, .json, .csv or .parquet). The sample rows launch wrote are
   # only there to show the shape: replace them with your own.
   path: ./__DATA__
-  prompt_field: prompt
-  response_field: response
-  prompt_template: "{prompt}\\n"   # how a prompt is shown; the response follows directly
-  validation_fraction: 0.1        # held out (fixed seed) for eval loss before/after training
-  max_length: 256                 # tokens per example; longer ones are truncated
+"""
 
-method:
-  type: lora
-  r: 8                            # rank of the LoRA matrices
-  alpha: 16                       # scale = alpha / r
-  dropout: 0.05
-  # target_modules: all-linear    # default: PEFT's choice for the architecture
+SHARED_TAIL = """\
 
 training:
   epochs: 1
   # max_steps: 100                # stop after this many optimizer steps instead
-  learning_rate: 0.0002
+  learning_rate: __LR__
   lr_scheduler: linear            # linear | cosine | constant
   batch_size_per_worker: 8
   logging_steps: 5                # a metrics record (and a progress line) every N steps
@@ -76,30 +69,128 @@ target:
   kind: local                     # a Ray head on this machine, started if none runs
 """
 
-CAUSAL_LM_SAMPLES = [
-    ("What does the `ls` command do?", "It lists the files in a directory."),
-    ("What does the `cd` command do?", "It changes the current directory."),
-    ("What does the `pwd` command do?", "It prints the current directory."),
-    ("What does the `cp` command do?", "It copies files and directories."),
-    ("What does the `mv` command do?", "It moves or renames files."),
-    ("What does the `rm` command do?", "It removes files."),
-    ("What does the `mkdir` command do?", "It creates directories."),
-    ("What does the `cat` command do?", "It prints the contents of files."),
-    ("What does the `grep` command do?", "It prints the lines that match a pattern."),
-    ("What does the `wc` command do?", "It counts lines, words and bytes."),
-]
+LORA = """
+method:
+  type: lora
+  r: 8                            # rank of the LoRA matrices
+  alpha: 16                       # scale = alpha / r
+  dropout: 0.05
+__LORA_NOTE__"""
 
 
 @dataclass(frozen=True)
 class Task:
-    summary: str
-    template: str  # the job file; __NAME__, __FILE__ and __DATA__ are filled in
-    samples: list[tuple[str, str]]  # (prompt, response) rows for the sample data file
+    summary: str  # one line for `launch init --help`
+    headline: str  # what the job does, the job file's first line
+    model: str
+    data: str  # the task's `data:` keys, commented
+    lora_note: str  # what to know about LoRA on this task
+    learning_rate: str
+    samples: list[dict]  # rows of the sample data file
 
+
+def _commands(*pairs: tuple[str, str]) -> list[dict]:
+    return [{"prompt": f"What does the `{name}` command do?", "response": answer}
+            for name, answer in pairs]
+
+
+COMMANDS = (("ls", "It lists the files in a directory."),
+            ("cd", "It changes the current directory."),
+            ("pwd", "It prints the current directory."),
+            ("cp", "It copies files and directories."),
+            ("mv", "It moves or renames files."),
+            ("rm", "It removes files."),
+            ("mkdir", "It creates directories."),
+            ("cat", "It prints the contents of files."),
+            ("grep", "It prints the lines that match a pattern."),
+            ("wc", "It counts lines, words and bytes."))
+
+REVIEWS = [("The set-up took two minutes and everything worked.", "positive"),
+           ("Clear documentation and friendly maintainers.", "positive"),
+           ("It does exactly what it promises, and fast.", "positive"),
+           ("The new release fixed every crash I had.", "positive"),
+           ("I would recommend it to any team.", "positive"),
+           ("Solid, simple and well tested.", "positive"),
+           ("It crashed twice before I could save anything.", "negative"),
+           ("The error messages tell you nothing.", "negative"),
+           ("Installing it broke my other packages.", "negative"),
+           ("Slow, and the defaults are wrong.", "negative"),
+           ("Support never answered my question.", "negative"),
+           ("Half the features in the guide are missing.", "negative")]
+
+ENTITIES = [("Ada moved to London in 1843".split(), ["B-PER", "O", "O", "B-LOC", "O", "O"]),
+            ("Linus wrote Linux in Helsinki".split(), ["B-PER", "O", "O", "O", "B-LOC"]),
+            ("Grace Hopper worked in Arlington".split(), ["B-PER", "I-PER", "O", "O", "B-LOC"]),
+            ("Alan visited Manchester".split(), ["B-PER", "O", "B-LOC"]),
+            ("Margaret flew to Houston".split(), ["B-PER", "O", "O", "B-LOC"]),
+            ("Dennis lived near New York".split(), ["B-PER", "O", "O", "B-LOC", "I-LOC"]),
+            ("Barbara taught in Boston".split(), ["B-PER", "O", "O", "B-LOC"]),
+            ("Ken retired to Berkeley".split(), ["B-PER", "O", "O", "B-LOC"]),
+            ("Frances studied in Rochester".split(), ["B-PER", "O", "O", "B-LOC"]),
+            ("Edsger taught at Austin".split(), ["B-PER", "O", "O", "B-LOC"])]
+
+SUMMARIES = [("The build failed because the compiler was missing from the image, so the team "
+              "added it to the base layer and the build passed.", "A missing compiler broke "
+              "the build."),
+             ("Training stopped at step 400 when a worker ran out of memory; halving the batch "
+              "size let it finish.", "Out of memory; a smaller batch fixed it."),
+             ("The storage bucket was renamed last week, and every job that still used the old "
+              "name failed at upload.", "Jobs failed on a renamed bucket."),
+             ("After the upgrade the dashboard loads in one second instead of ten, because the "
+              "queries are cached.", "Caching made the dashboard ten times faster."),
+             ("The nightly sweep found a learning rate that halves the validation loss of the "
+              "baseline.", "The sweep found a much better learning rate."),
+             ("A typo in the configuration pointed the job at an empty dataset, so it trained "
+              "on nothing.", "A config typo left the job without data."),
+             ("The cluster scaled from two to eight nodes during the run without losing a "
+              "checkpoint.", "The cluster grew without losing checkpoints."),
+             ("Logs were missing because the driver wrote them to a node that was deleted.",
+              "Logs vanished with a deleted node."),
+             ("Two teams submitted jobs with the same name and their results overwrote each "
+              "other.", "Same-named jobs overwrote results."),
+             ("The exported model was twice as large as expected because the optimizer state "
+              "was saved with it.", "Optimizer state doubled the model size.")]
 
 TASKS = {
-    "causal_lm": Task("prompt → response fine-tuning of a causal LM (LoRA)", CAUSAL_LM,
-                      CAUSAL_LM_SAMPLES),
+    "causal_lm": Task(
+        "prompt → response fine-tuning of a causal LM (LoRA)",
+        "fine-tune a causal language model on prompt/response pairs with LoRA", "gpt2", """\
+  prompt_field: prompt
+  response_field: response
+  prompt_template: "{prompt}\\n"   # how a prompt is shown; the response follows directly
+  validation_fraction: 0.1        # held out (fixed seed) for eval loss before/after training
+  max_length: 256                 # tokens per example; longer ones are truncated
+""", "  # target_modules: all-linear    # default: PEFT's choice for the architecture\n",
+        "0.0002", _commands(*COMMANDS)),
+    "seq_classification": Task(
+        "one label per text (sentiment, topic, intent)",
+        "fine-tune a text classifier (one label per text) with LoRA",
+        "distilbert-base-uncased", """\
+  text_field: text
+  label_field: label              # the classes are the values in the training split
+  validation_fraction: 0.2        # stratified: every class keeps its share in each split
+  # slice_field: source           # also report every metric per value of this column
+  max_length: 128
+""", "  # The new classification head trains in full beside the adapters.\n", "0.0005",
+        [{"text": text, "label": label} for text, label in REVIEWS]),
+    "token_classification": Task(
+        "one tag per word (named entities, parts of speech)",
+        "fine-tune a word tagger (named entities) with LoRA", "bert-base-cased", """\
+  tokens_field: tokens            # a list of words per row
+  tags_field: tags                # one tag per word; scored as entities (seqeval)
+  validation_fraction: 0.2
+  max_length: 128
+""", "  # The new tagging head trains in full beside the adapters.\n", "0.0005",
+        [{"tokens": words, "tags": tags} for words, tags in ENTITIES]),
+    "seq2seq": Task(
+        "source → target text with an encoder-decoder (summaries, translation)",
+        "fine-tune an encoder-decoder (summaries) with LoRA", "t5-small", """\
+  source_field: source            # the input text
+  target_field: target            # the text to produce; scored with ROUGE and BLEU
+  validation_fraction: 0.2
+  max_length: 256
+""", "", "0.0005",
+        [{"source": f"summarize: {source}", "target": target} for source, target in SUMMARIES]),
 }
 
 
@@ -108,6 +199,18 @@ class Starter:
     task: str
     job_file: Path
     data_file: Path | None  # None when a data file was already there (it is kept)
+
+
+def starter_text(task: str, name: str, job_file: str) -> str:
+    """The commented job file of `task`."""
+    chosen = TASKS[task]
+    text = (HEADER + chosen.data + LORA.replace("__LORA_NOTE__", chosen.lora_note)
+            + SHARED_TAIL)
+    for marker, value in (("__HEADLINE__", chosen.headline), ("__TASK__", task),
+                          ("__MODEL__", chosen.model), ("__LR__", chosen.learning_rate),
+                          ("__NAME__", name), ("__FILE__", job_file), ("__DATA__", DATA_FILE)):
+        text = text.replace(marker, value)
+    return text
 
 
 def write_starter(path: Path, task: str = "causal_lm", force: bool = False) -> Starter:
@@ -119,17 +222,15 @@ def write_starter(path: Path, task: str = "causal_lm", force: bool = False) -> S
     job_file = path if path.suffix in (".yaml", ".yml") else path / "job.yaml"
     if job_file.exists() and not force:
         raise LaunchError(f"{job_file} exists; pass --force to overwrite it")
-    chosen = TASKS[task]
     data_file = job_file.parent / DATA_FILE
-    text = (chosen.template.replace("__NAME__", job_name(job_file.resolve().parent.name))
-            .replace("__FILE__", str(job_file)).replace("__DATA__", DATA_FILE))
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(text, encoding="utf-8")
+    job_file.write_text(starter_text(task, job_name(job_file.resolve().parent.name),
+                                     str(job_file)), encoding="utf-8")
     if data_file.exists():
         return Starter(task, job_file, None)
     data_file.parent.mkdir(parents=True, exist_ok=True)
-    data_file.write_text("".join(json.dumps({"prompt": prompt, "response": response}) + "\n"
-                                 for prompt, response in chosen.samples), encoding="utf-8")
+    data_file.write_text("".join(json.dumps(row) + "\n" for row in TASKS[task].samples),
+                         encoding="utf-8")
     return Starter(task, job_file, data_file)
 
 

@@ -78,7 +78,8 @@ def test_init_writes_a_commented_job_that_validates_as_written(cli, tmp_path):
     unknown = cli("init", tmp_path / "other.yaml", "--task", "image_classification")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == ("error: unknown task `image_classification`; launch "
-                                      "knows: causal_lm")
+                                      "knows: causal_lm, seq_classification, "
+                                      "token_classification, seq2seq")
 
 
 def test_output_json_is_one_document_on_stdout_for_results_and_errors(cli, tmp_path, write_job):
