@@ -9,11 +9,13 @@ read by jobs.trainer's optimizer.
 from __future__ import annotations
 
 from launcher.spec.method import (FreezeSpec, FullSpec, IA3Spec, LoraSpec, MethodSpec,
-                                  PrefixTuningSpec, PromptTuningSpec, QLoraSpec)
+                                  PrefixTuningSpec, PromptTuningSpec, QLoraSpec,
+                                  modules_trained_in_full)
 
 from jobs.trainer import set_lr_multiplier
 
 COMPUTE_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+CLASSIFIER_TASK_TYPES = ("SEQ_CLS", "TOKEN_CLS")  # PEFT's task types with a classifier head
 
 
 class MethodError(Exception):
@@ -55,7 +57,12 @@ def apply_method(model, method: MethodSpec, peft_task_type: str):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model)
-    peft_model = get_peft_model(model, peft_config(method, peft_task_type, model.name_or_path))
+    config = peft_config(method, peft_task_type, model.name_or_path)
+    for name in targets_inside(model, getattr(method, "target_modules", None),
+                               getattr(config, "modules_to_save", None) or []):
+        print(f"[launch] method.target_modules: {name} not adapted: it is inside a module "
+              "that trains in full (modules_to_save)", flush=True)
+    peft_model = get_peft_model(model, config)
     if isinstance(method, LoraSpec) and method.differential_lr:
         for name, param in peft_model.named_parameters():
             if "modules_to_save" in name:
@@ -67,10 +74,13 @@ def peft_config(method: MethodSpec, task_type: str, tokenizer_path: str):
     """The PEFT config of an adapter method (lora, qlora, prefix, prompt, ia3)."""
     import peft
 
+    # PEFT keeps adapters off modules_to_save, but adds a token classifier's head to them only
+    # after placing adapters (all-linear then wraps the head and fails): name it up front.
+    whole = modules_trained_in_full(method, task_type in CLASSIFIER_TASK_TYPES) or None
     if isinstance(method, LoraSpec):  # qlora too: the same adapters on a 4-bit base
         return peft.LoraConfig(task_type=task_type, r=method.r, lora_alpha=method.alpha,
                                lora_dropout=method.dropout, target_modules=method.target_modules,
-                               modules_to_save=method.modules_to_save)
+                               modules_to_save=whole)
     if isinstance(method, PrefixTuningSpec):
         return peft.PrefixTuningConfig(task_type=task_type,
                                        num_virtual_tokens=method.num_virtual_tokens,
@@ -85,8 +95,20 @@ def peft_config(method: MethodSpec, task_type: str, tokenizer_path: str):
     if isinstance(method, IA3Spec):
         return peft.IA3Config(task_type=task_type, target_modules=method.target_modules,
                               feedforward_modules=method.feedforward_modules,
-                              modules_to_save=method.modules_to_save)
+                              modules_to_save=whole)
     raise TypeError(f"{type(method).__name__} is not an adapter method")
+
+
+def targets_inside(model, targets: list[str] | None, whole: list[str]) -> list[str]:
+    """The modules a target list names (PEFT's rule: the name or its dotted ending) that lie
+    inside a module trained in full, e.g. RoBERTa's classifier.dense for `dense`."""
+    if not isinstance(targets, list):
+        return []  # all-linear and PEFT's defaults leave the head out by design
+    names = [name for name, _ in model.named_modules()]
+    outer = [name for name in names if name.rsplit(".", 1)[-1] in whole]
+    return [name for name in names
+            if any(name.startswith(f"{top}.") for top in outer)
+            and any(name == t or name.endswith(f".{t}") for t in targets)]
 
 
 def transformer_blocks(model) -> list[list]:

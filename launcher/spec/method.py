@@ -1,8 +1,8 @@
 """The `method:` section: which weights train and how (PEFT adapters, freezing, the full model).
 
 One class per method, told apart by `type` (a pydantic discriminated union). Checks that need
-another section (GPUs for qlora, DeepSpeed settings) are in `check_method_fits_scale`, which
-JobSpec calls.
+another section (GPUs for qlora, DeepSpeed settings, the task's head) are in
+`check_method_fits_scale` and `check_method_fits_task`, which JobSpec calls.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class LoraSpec(Section):
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] | None = Field(
         None,
-        description="Module names to adapt, or `all-linear`. Unset means PEFT's default for "
+        description="Module names to adapt, or `all-linear` (every linear layer but the output "
+        "layer and a classifier's head, which trains in full). Unset means PEFT's default for "
         "the architecture (e.g. attention projections).",
     )
     modules_to_save: list[str] | None = Field(
@@ -148,6 +149,18 @@ class IA3Spec(Section):
         return self
 
 
+# The module names PEFT trains in full (modules_to_save) on classification tasks, whatever the
+# architecture: BERT's `classifier`, GPT-2's or Llama's `score`.
+CLASSIFIER_HEADS = ("classifier", "score")
+CLASSIFIER_TASKS = ("seq_classification", "token_classification")
+
+
+def modules_trained_in_full(method: MethodSpec, classifier: bool) -> list[str]:
+    """The method's modules_to_save, and a classifier's head: what trains whole, never adapted."""
+    saved = list(getattr(method, "modules_to_save", None) or [])
+    return saved + [head for head in CLASSIFIER_HEADS if classifier and head not in saved]
+
+
 METHODS = (FullSpec, FreezeSpec, LoraSpec, QLoraSpec, PrefixTuningSpec, PromptTuningSpec,
            IA3Spec)
 METHOD_TYPES = [cls.model_fields["type"].default for cls in METHODS]
@@ -195,3 +208,18 @@ def check_method_fits_scale(method: MethodSpec, scale: ScaleSpec) -> None:
         raise located("scale.deepspeed.offload_optimizer", "offload_optimizer makes DeepSpeed "
                       "build its own optimizer with one learning rate, so head_lr_multiplier / "
                       "layer_lr_decay would be ignored: turn one of them off")
+
+
+def check_method_fits_task(method: MethodSpec, task: str) -> None:
+    """Refuse adapters on a module that also trains in full (a classifier's head or one in
+    modules_to_save): PEFT cannot do both to one module."""
+    targets = getattr(method, "target_modules", None)
+    if not isinstance(targets, list):
+        return  # all-linear or PEFT's default: jobs.methods leaves those modules out
+    whole = set(modules_trained_in_full(method, task in CLASSIFIER_TASKS))
+    for name in targets:
+        if clash := whole & set(name.split(".")):
+            why = ("is in modules_to_save" if clash & set(method.modules_to_save or [])
+                   else f"is the classifier head, which {task} trains in full")
+            raise located("method.target_modules", f"`{name}` {why}, so it cannot also get "
+                          "adapters: take it out of target_modules")

@@ -17,7 +17,8 @@ from pydantic_core import PydanticCustomError
 from launcher.spec.base import Section, located
 from launcher.spec.data import DataSpec, Task
 from launcher.spec.export import ExportSpec, check_export_fits_method
-from launcher.spec.method import LoraSpec, MethodSpec, check_method_fits_scale
+from launcher.spec.method import (LoraSpec, MethodSpec, check_method_fits_scale,
+                                  check_method_fits_task)
 from launcher.spec.target import TargetSpec
 from launcher.spec.tune import TuneSpec
 
@@ -339,6 +340,11 @@ class JobSpec(Section):
     @model_validator(mode="after")
     def _method_fits_the_scale(self) -> JobSpec:
         check_method_fits_scale(self.method, self.scale)
+        return self
+
+    @model_validator(mode="after")
+    def _method_fits_the_task(self) -> JobSpec:
+        check_method_fits_task(self.method, self.task)
         return self
 
     @model_validator(mode="after")

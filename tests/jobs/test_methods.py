@@ -1,6 +1,7 @@
 """jobs.methods and jobs.trainer on the tiny GPT-2 (2 blocks, head tied to the embeddings):
 which weights train under each method, the learning rate each gets, and that DeepSpeed ZeRO
-keeps those rates. In-process, no Ray."""
+keeps those rates; on the tiny BERT, that a classifier's head trains in full beside LoRA.
+In-process, no Ray."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import torch
 from pydantic import TypeAdapter
 
 from conftest import EXAMPLES
+from jobs.export import export_model
 from jobs.methods import MethodError, apply_method, model_load_kwargs, parameter_counts
+from jobs.model import load_model, load_tokenizer
+from jobs.tasks import task_for
 from jobs.trainer import trainer_class
 from launcher.spec.method import MethodSpec
+from launcher.spec.models import JobSpec
 
 LR = 1e-3
 
@@ -125,6 +130,54 @@ def test_lora_head_multiplier_applies_to_modules_to_save(tiny_model, tmp_path):
     assert saved and all(lrs[name][0] == 5 * LR for name in saved)
     assert all(lr == LR for name, (lr, _) in lrs.items() if "lora_" in name)
     assert set(lrs) == saved | {name for name in lrs if "lora_" in name}
+
+
+@pytest.mark.parametrize("format", ["adapter", "merged"])
+@pytest.mark.parametrize("task", ["seq_classification", "token_classification"])
+def test_lora_all_linear_trains_a_classifier_head_in_full(tiny_bert, tmp_path, task, format):
+    """PEFT's all-linear would put LoRA on a tagger's head too (and then fail: modules_to_save
+    cannot wrap a LoRA layer). The head trains in full, unadapted, and exports as trained."""
+    spec = JobSpec.model_validate({
+        "name": "x", "task": task, "model": {"name_or_path": str(tiny_bert)},
+        "data": {"path": "x.jsonl"}, "export": {"format": format},
+        "method": {"type": "lora", "r": 4, "target_modules": "all-linear"}})
+    tokenizer, labels = load_tokenizer(spec.model), ["B-PKG", "O", "X"]
+    model = load_model(spec.model, spec.method, task_for(task), tokenizer, labels)
+    head = {name for name, _ in model.named_parameters() if ".classifier." in name}
+    assert {name for name in head if name in trainable(model)} == {
+        f"base_model.model.classifier.modules_to_save.default.{p}" for p in ("weight", "bias")}
+    assert not any("lora_" in name for name in head)
+    assert any("lora_" in name for name in trainable(model))
+
+    torch.manual_seed(0)
+    with torch.no_grad():  # as after training: every trainable weight has moved
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(torch.randn_like(param) * 0.1)
+    model.save_pretrained(tmp_path / "saved")
+    exported, _ = export_model(tmp_path / "saved", tmp_path / "merged", spec, task_for(task),
+                               tokenizer, labels)
+    inputs = tokenizer(["vim is a text editor", "curl fetches URLs"], padding=True,
+                       return_tensors="pt")
+    with torch.no_grad():
+        expected = model.eval()(**inputs).logits
+        assert torch.allclose(exported.eval()(**inputs).logits, expected, atol=1e-5)
+
+
+def test_lora_targets_inside_a_classifier_head_are_left_out(capsys):
+    """A head with inner layers (RoBERTa's classifier.dense / out_proj): a target name that
+    also matches inside it adapts the encoder only, and the log says so."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64, num_labels=3)
+    model = apply_method(RobertaForSequenceClassification(config),
+                         method(type="lora", r=4, target_modules=["query", "dense"]), "SEQ_CLS")
+    adapted = {name.split(".lora_")[0] for name in trainable(model) if ".lora_" in name}
+    assert "base_model.model.roberta.encoder.layer.0.intermediate.dense" in adapted
+    assert not any(".classifier." in name for name in adapted)
+    assert "classifier.dense not adapted" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("fields,adapter", [

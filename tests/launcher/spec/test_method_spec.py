@@ -42,6 +42,12 @@ CASES = [
      "stage: 3", "prefix tuning hangs under ZeRO-3 across workers; use stage 0-2"),
     ("prompt-with-zero3", "method:\n  type: prompt\nscale:\n  deepspeed:\n    stage: 3\n",
      "stage: 3", "prompt tuning hangs under ZeRO-3"),
+    ("lora-on-the-classifier-head", "  label_field: package\ntask: seq_classification\n"
+     "method:\n  target_modules: [query, classifier]\n", "target_modules",
+     "`classifier` is the classifier head, which seq_classification trains in full, so it "
+     "cannot also get adapters: take it out of target_modules"),
+    ("ia3-on-a-saved-module", "method:\n  type: ia3\n  target_modules: [c_attn, h.1.mlp]\n"
+     "  modules_to_save: [mlp]\n", "target_modules", "`h.1.mlp` is in modules_to_save"),
     ("freeze-both-depths", "method:\n  type: freeze\n  freeze_first_layers: 2\n"
      "  train_top_layers: 2\n", "method:", "give freeze_first_layers or train_top_layers"),
     ("freeze-nothing", "method:\n  type: freeze\n  freeze_embeddings: false\n", "method:",
