@@ -13,58 +13,10 @@ own Ray head and SeaweedFS and stops them. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import secrets
-import subprocess
-import sys
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from common import emit, free_port, launch, ray_head, steady_tokens_per_s, write_job
-
-BUCKET = "bench"
-
-
-@contextmanager
-def seaweedfs(folder: Path):
-    """SeaweedFS on 127.0.0.1 (flags of ../shared/ENVIRONMENT.md) with one identity, exported
-    as AWS_* variables; its S3 endpoint URL. Stopped by PID."""
-    import boto3
-
-    access, secret = secrets.token_hex(8), secrets.token_hex(16)
-    (folder / "data").mkdir()
-    (folder / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "bench", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    port = free_port()
-    weed = subprocess.Popen(
-        [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={folder / 'data'}",
-         "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-         f"-s3.config={folder / 's3.json'}", f"-s3.port={port}", "-webdav=false",
-         "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"],
-        stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT)
-    os.environ.update(AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    try:
-        deadline = time.time() + 120
-        while True:  # ready means it stores an object, not only that it answers
-            try:
-                if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-                    s3.create_bucket(Bucket=BUCKET)
-                s3.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
-                break
-            except Exception:
-                if time.time() > deadline or weed.poll() is not None:
-                    raise SystemExit(f"SeaweedFS never took a write; see {folder}/weed.log")
-                time.sleep(0.5)
-        yield endpoint
-    finally:
-        weed.terminate()
-        weed.wait(timeout=30)
+from common import BUCKET, emit, launch, ray_head, seaweedfs, steady_tokens_per_s, write_job
 
 
 def run(folder: Path, endpoint: str, name: str, steps: int, save_steps: int,

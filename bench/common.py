@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 EXAMPLES = ROOT / "examples"
 CACHE = Path(os.environ.get("LAUNCH_BENCH_CACHE", "~/.cache/launch-bench")).expanduser()
 LAUNCH = [sys.executable, "-m", "launcher"]
+BUCKET = "bench"
 
 
 def free_port() -> int:
@@ -63,7 +66,8 @@ def write_job(folder: Path, name: str, overrides: dict) -> Path:
     job["model"]["name_or_path"] = str(tiny_model())
     job["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
     job["storage"]["uri"] = str(folder / "runs")
-    job["target"]["address"] = os.environ["LAUNCH_RAY_ADDRESS"]
+    if "LAUNCH_RAY_ADDRESS" in os.environ:  # set by ray_head()
+        job["target"]["address"] = os.environ["LAUNCH_RAY_ADDRESS"]
     for section, values in overrides.items():
         job.setdefault(section, {}).update(values)
     path = folder / f"{name}.yaml"
@@ -95,3 +99,42 @@ def steady_tokens_per_s(metrics: Path) -> float:
 def emit(result: dict) -> None:
     print(json.dumps({key: round(value, 4) if isinstance(value, float) else value
                       for key, value in result.items()}), flush=True)
+
+
+@contextmanager
+def seaweedfs(folder: Path):
+    """SeaweedFS on 127.0.0.1 (flags of ../shared/ENVIRONMENT.md) with one identity, exported
+    as AWS_* variables; its S3 endpoint URL. Stopped by PID."""
+    import boto3
+
+    access, secret = secrets.token_hex(8), secrets.token_hex(16)
+    (folder / "data").mkdir()
+    (folder / "s3.json").write_text(json.dumps({"identities": [{
+        "name": "bench", "credentials": [{"accessKey": access, "secretKey": secret}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    port = free_port()
+    weed = subprocess.Popen(
+        [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={folder / 'data'}",
+         "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+         f"-s3.config={folder / 's3.json'}", f"-s3.port={port}", "-webdav=false",
+         "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"],
+        stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT)
+    os.environ.update(AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    try:
+        deadline = time.time() + 120
+        while True:  # ready means it stores an object, not only that it answers
+            try:
+                if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+                    s3.create_bucket(Bucket=BUCKET)
+                s3.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
+                break
+            except Exception:
+                if time.time() > deadline or weed.poll() is not None:
+                    raise SystemExit(f"SeaweedFS never took a write; see {folder}/weed.log")
+                time.sleep(0.5)
+        yield endpoint
+    finally:
+        weed.terminate()
+        weed.wait(timeout=30)
