@@ -49,9 +49,21 @@ def clean(rows, columns: list[str], rules: CleanSpec):
 
 
 def row_text(row: dict, columns: list[str]) -> str:
-    """The row's text in the task's columns; a list of words (token tasks) reads as a line."""
-    return "\n".join(" ".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v)
-                     for v in (row[c] for c in columns))
+    """The row's text in the task's columns; a list of words (token tasks) reads as a line, a
+    conversation as its messages' contents, one per line."""
+    return "\n".join(_text(row[c]) for c in columns)
+
+
+def _text(value) -> str:
+    if _is_conversation(value):
+        return "\n".join(message.get("content") or "" for message in value)
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _is_conversation(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value)
 
 
 def normalized(text: str) -> str:
@@ -71,17 +83,23 @@ def _first_of_each(rows, columns: list[str], key) -> list[int]:
 
 
 def _holds_text(feature) -> bool:
-    inner = getattr(feature, "feature", feature)  # a list of words: its items' type
+    inner = getattr(feature, "feature", feature)  # a list of words or messages: its items' type
+    if isinstance(inner, dict):  # chat messages: their contents are the text
+        inner = inner.get("content")
     return getattr(inner, "dtype", None) in ("string", "large_string")
 
 
 def _stripped(value):
     if isinstance(value, str):
         return value.strip()
+    if _is_conversation(value):
+        return [{**message, "content": _stripped(message.get("content"))} for message in value]
     if isinstance(value, list):
         return [item.strip() if isinstance(item, str) else item for item in value]
     return value
 
 
 def _is_empty(value) -> bool:
+    if _is_conversation(value):  # like an empty prompt or response: a message with no text
+        return any(_is_empty(message.get("content")) for message in value)
     return value is None or (isinstance(value, (str, list)) and len(value) == 0)

@@ -51,7 +51,7 @@ def sample_generations(model, tokenizer, task, rows, data, count: int,
     model.eval()
     samples = []
     for row in rows.select(range(min(count, len(rows)))):
-        prompt = task.prompt(row, data)
+        prompt = task.prompt(row, data, tokenizer)
         # The same tokens as in training: causal_lm prompts were encoded without specials.
         inputs = tokenizer(prompt, return_tensors="pt", truncation=True,
                            max_length=data.max_length, add_special_tokens=encoder_decoder)

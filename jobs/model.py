@@ -6,18 +6,24 @@ classifiers get their class names in the config, so the exported model carries t
 
 from __future__ import annotations
 
+from launcher.spec.data import DataSpec
 from launcher.spec.method import MethodSpec
 from launcher.spec.models import ModelSpec
 
 from jobs.tasks import Task
+from jobs.tasks.chat import use_chat_template
 
 
-def load_tokenizer(spec: ModelSpec):
+def load_tokenizer(spec: ModelSpec, data: DataSpec | None = None):
+    """The model's tokenizer, with a pad token; for chat rows (`data.messages_field`), with the
+    chat template that renders them (saved with the tokenizer, so the exported model has it)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.name_or_path)
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers have no pad token
         tokenizer.pad_token = tokenizer.eos_token
+    if data is not None and data.messages_field:
+        use_chat_template(tokenizer, data.chat_template)
     return tokenizer
 
 

@@ -80,6 +80,10 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
     # Read the data once here first: a bad file fails the job in seconds with a clear reason,
     # before any worker starts.
     report = load_splits(spec.data, spec.task, spec.training.seed).report
+    if spec.data.messages_field:  # and chat rows need a chat template that renders
+        from jobs.model import load_tokenizer
+
+        load_tokenizer(spec.model, spec.data)
     print(f"[launch] data: {report['rows']} rows; dropped by cleaning: {report['dropped']}",
           flush=True)
 

@@ -6,6 +6,7 @@ checkpoints in the run's storage; the Hugging Face Trainer runs the loop, DeepSp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,13 +22,26 @@ from jobs.storage import RunStorage
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of complete checkpoints
 
 
+@dataclass
+class Segment:
+    """A stretch of a PBT trial (jobs.pbt): train up to step `stop_at` in a Ray Train run of
+    its own, checkpoints/<name>/, starting from the Train checkpoint `resume_from` (this
+    trial's or another's) that was trained with learning rate `trained_lr`."""
+
+    name: str
+    stop_at: int
+    resume_from: str | None = None
+    trained_lr: float | None = None
+
+
 def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
-          callbacks: list | None = None) -> dict:
+          callbacks: list | None = None, segment: Segment | None = None) -> dict:
     """Run the training on the Ray cluster; return rank 0's final numbers.
 
     A sweep's trial (jobs.tune) passes `report`, a metric name: every log record holding it
     also goes to `ray.train.report`, where `callbacks` (Ray Train callbacks, e.g. Tune's
-    TuneReportCallback) see it while the trial runs.
+    TuneReportCallback) see it while the trial runs. A PBT trial trains `segment` by segment;
+    a segment that stops before the end returns only its step and latest logged values.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -39,7 +53,7 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
     trainer = TorchTrainer(
         train_loop_per_worker=train_worker,
         train_loop_config={"spec": spec.model_dump(mode="json"), "run": storage.layout.root,
-                           "report": report},
+                           "report": report, "segment": segment and dataclasses.asdict(segment)},
         scaling_config=ray.train.ScalingConfig(
             num_workers=scale.num_workers,
             use_gpu=scale.gpus_per_worker > 0,
@@ -47,22 +61,26 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
             placement_strategy=scale.placement_strategy,
         ),
         # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout),
-        # through the run's own filesystem: S3 with a custom endpoint works the same way.
-        # On a worker's death Ray Train restarts the group and train_worker resumes from the
-        # latest checkpoint it reported.
+        # or a segment's in <run>/checkpoints/<segment>/checkpoint_*/, through the run's own
+        # filesystem: S3 with a custom endpoint works the same way. On a worker's death Ray
+        # Train restarts the group and train_worker resumes from the latest checkpoint it
+        # reported.
         run_config=ray.train.RunConfig(
-            storage_path=storage.root, name=CHECKPOINTS, storage_filesystem=storage.filesystem,
+            storage_path=storage.root if segment is None else storage.path(CHECKPOINTS),
+            name=CHECKPOINTS if segment is None else segment.name,
+            storage_filesystem=storage.filesystem,
             failure_config=ray.train.FailureConfig(max_failures=spec.training.max_failures),
             callbacks=callbacks),
     )
     result = trainer.fit()
-    kept = _prune_unregistered_checkpoints(storage)
+    kept = _prune_unregistered_checkpoints(
+        storage, CHECKPOINTS if segment is None else f"{CHECKPOINTS}/{segment.name}")
     return dict(result.return_value or {}, checkpoints=kept,
                 checkpoint=result.checkpoint and result.checkpoint.path)
 
 
-def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
-    """Delete checkpoint folders Ray never registered.
+def _prune_unregistered_checkpoints(storage: RunStorage, folder: str) -> int:
+    """Delete checkpoint folders of the Ray Train run in `folder` that Ray never registered.
 
     Ray Train lists the checkpoints it committed in its snapshot. Anything else under
     checkpoints/ was cut short by a dying worker, or reported just before a failure and never
@@ -70,9 +88,9 @@ def _prune_unregistered_checkpoints(storage: RunStorage) -> int:
     """
     import pyarrow.fs
 
-    snapshot = json.loads(storage.read_text(f"{CHECKPOINTS}/{SNAPSHOT}") or "{}")
+    snapshot = json.loads(storage.read_text(f"{folder}/{SNAPSHOT}") or "{}")
     registered = {c["checkpoint_dir_name"] for c in snapshot.get("checkpoint_results", [])}
-    selector = pyarrow.fs.FileSelector(storage.path(CHECKPOINTS), allow_not_found=True)
+    selector = pyarrow.fs.FileSelector(storage.path(folder), allow_not_found=True)
     for info in storage.filesystem.get_file_info(selector):
         if info.type == pyarrow.fs.FileType.Directory and info.base_name not in registered:
             storage.filesystem.delete_dir(info.path)
@@ -96,8 +114,6 @@ def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool 
     """The task's data, model (with its method) and Hugging Face Trainer for `spec`: what a
     Ray Train worker runs, and what bench/hf_loop.py runs without Ray (`deepspeed=False`: no
     DeepSpeed either)."""
-    import dataclasses
-
     from transformers import PrinterCallback
 
     from jobs.data import load_splits
@@ -107,7 +123,7 @@ def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool 
     from jobs.trainer import trainer_class
 
     task = task_for(spec.task)
-    tokenizer = load_tokenizer(spec.model)
+    tokenizer = load_tokenizer(spec.model, spec.data)
     splits = load_splits(spec.data, spec.task, spec.training.seed)
     labels = label_names(task, splits.train, spec.data)
     train_set, _ = encode(task, splits.train, tokenizer, spec.data, labels)
@@ -140,8 +156,8 @@ def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
 
-    from jobs.callbacks import (CheckpointLastStep, EarlyStopping, MetricsFileCallback,
-                                ReportCheckpoint, ReportMetric)
+    from jobs.callbacks import (ApplyLearningRate, CheckpointLastStep, EarlyStopping,
+                                MetricsFileCallback, ReportCheckpoint, ReportMetric, StopAtStep)
     from jobs.export import export_model, sample_generations
     from jobs.methods import parameter_counts
     from jobs.metrics import EvalMetrics
@@ -152,7 +168,13 @@ def train_worker(config: dict) -> dict:
     rank = ray.train.get_context().get_world_rank()
     scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
 
+    segment = config["segment"] and Segment(**config["segment"])
     resume_from = _latest_checkpoint(scratch)
+    # A segment's run starts from the checkpoint its trial continues (until it has its own).
+    resumes_segment = resume_from is None and segment is not None and segment.resume_from
+    if resumes_segment:
+        resume_from = _fetch_checkpoint(ray.train.Checkpoint(segment.resume_from,
+                                                             storage.filesystem), scratch)
     fit = build(spec, scratch, eval_on_start=resume_from is None, callbacks=[
         MetricsFileCallback(storage, scratch / METRICS, rank == 0), CheckpointLastStep(),
         ReportCheckpoint(spec.training.checkpoint_upload)])
@@ -162,10 +184,20 @@ def train_worker(config: dict) -> dict:
         trainer.add_callback(ReportMetric(config["report"]))
     if spec.training.early_stopping is not None:
         trainer.add_callback(EarlyStopping(spec.training.early_stopping))
+    if segment is not None:
+        trainer.add_callback(StopAtStep(segment.stop_at))
+    if resumes_segment:
+        trainer.add_callback(ApplyLearningRate(segment.trained_lr))
     trainer.train(resume_from_checkpoint=resume_from)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
+    if trainer.state.global_step < trainer.state.max_steps and segment is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        latest: dict = {}  # the values PBT compares trials by, as of this step
+        for log in trainer.state.log_history:
+            latest.update(log)
+        return {"global_step": trainer.state.global_step, "latest": latest}
     tested = {}
     if splits.test is not None:  # held out until now, evaluated once
         test_set, test_slices = encode(task, splits.test, tokenizer, spec.data, labels)
@@ -222,11 +254,14 @@ def _latest_checkpoint(scratch: Path) -> str | None:
     """The Trainer folder of the run's latest checkpoint, fetched locally, if there is one."""
     import ray.train
 
+    checkpoint = ray.train.get_checkpoint()
+    return None if checkpoint is None else _fetch_checkpoint(checkpoint, scratch)
+
+
+def _fetch_checkpoint(checkpoint, scratch: Path) -> str:
+    """The Trainer folder of a Ray Train checkpoint, fetched locally."""
     from jobs.callbacks import ReportCheckpoint
 
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return None
     local = Path(checkpoint.to_directory(str(scratch / "resume")))
     print(f"[launch] resuming from {checkpoint.path}", flush=True)
     return str(local / ReportCheckpoint.CHECKPOINT_NAME)

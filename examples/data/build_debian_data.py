@@ -2,13 +2,16 @@
 
 Every Debian machine can fetch the English package descriptions with
 `apt-get update -o Acquire::Languages=en` (Translation-en: a one-line synopsis and a long
-description per package); the Packages index gives each package's Section. Three sets:
+description per package); the Packages index gives each package's Section. Four sets:
 
   debian_describe.jsonl  causal_lm           prompt (package + synopsis) → response (first
                                              paragraph of the long description)
   debian_sections.jsonl  seq_classification  text (long description) → label (Section), for
                                              sections whose name the text rarely gives away
   debian_synopsis.jsonl  seq2seq             source (long description) → target (synopsis)
+  debian_chat.jsonl      causal_lm (chat)    messages: a user asks what a package is for, the
+                                             assistant answers with its synopsis; in some
+                                             rows the user then asks its section
 
 Rows are read in package-name order and shuffled with a fixed seed, so the same index always
 gives the same files. The committed samples are made by
@@ -57,7 +60,8 @@ SECTIONS = {
     "x11": r"x11|x window",
 }
 MIN_CHARS, MAX_CHARS = 80, 1500  # drops stubs and the few manual-length descriptions
-SAMPLE = {"describe": 1500, "sections_per_label": 200, "synopsis": 3000}
+SAMPLE = {"describe": 1500, "sections_per_label": 200, "synopsis": 3000, "chat": 1500}
+CHAT_SYSTEM = "You are a helpful assistant who knows the Debian package archive."
 FULL_PER_LABEL = 600  # keeps the full classification set balanced-ish (the largest is 2,300)
 
 
@@ -191,6 +195,30 @@ def build_synopsis(packages: list[Package], rows: int | None, seed: int) -> list
     return pairs[:rows]
 
 
+def build_chat(packages: list[Package], rows: int | None, seed: int) -> list[dict]:
+    """Conversations (`messages`, as chat templates take them): what is package X for → its
+    synopsis; every third one goes on to ask the package's section."""
+    seen: set[str] = set()
+    chosen = []
+    for package in packages:  # one conversation per synopsis: foo and foo-data often share one
+        if package.section and len(package.synopsis) >= 10 and package.synopsis not in seen:
+            seen.add(package.synopsis)
+            chosen.append(package)
+    random.Random(seed).shuffle(chosen)
+    conversations = []
+    for index, package in enumerate(chosen[:rows]):
+        synopsis = package.synopsis[0].upper() + package.synopsis[1:]
+        messages = [{"role": "system", "content": CHAT_SYSTEM},
+                    {"role": "user", "content": f"What is the Debian package {package.name} for?"},
+                    {"role": "assistant", "content": f"{synopsis}."}]
+        if index % 3 == 0:
+            messages += [{"role": "user", "content": "Which section of the archive is it in?"},
+                         {"role": "assistant", "content": f"It is in the {package.section} "
+                          "section."}]
+        conversations.append({"messages": messages, "package": package.name})
+    return conversations
+
+
 def leak_report(packages: list[Package]) -> str:
     """Per chosen section: how often its name or stem appears in its own descriptions, and in
     the other sections' (a keyword that is common everywhere gives nothing away)."""
@@ -238,6 +266,8 @@ def main() -> None:
                          args.seed), args.out_dir / f"debian_sections{suffix}.jsonl")
     write(build_synopsis(packages, None if args.full else SAMPLE["synopsis"], args.seed),
           args.out_dir / f"debian_synopsis{suffix}.jsonl")
+    write(build_chat(packages, None if args.full else SAMPLE["chat"], args.seed),
+          args.out_dir / f"debian_chat{suffix}.jsonl")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ class Task:
     # class per row or a list of them (one per word)
     label_field: str | None = None
     labels_per_word: bool = False
-    # generative tasks: prompt(row, data_spec) and reference(row, data_spec) give the model's
-    # input text and the expected output, for sample generations; `generates_at_eval`:
+    # generative tasks: prompt(row, data_spec, tokenizer) and reference(row, data_spec) give
+    # the model's input text and the expected output, for sample generations; `generates_at_eval`:
     # evaluation predicts by generate() (Seq2SeqTrainer) instead of from the logits
     prompt: Callable | None = None
     reference: Callable | None = None

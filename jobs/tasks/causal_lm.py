@@ -1,15 +1,20 @@
-"""causal_lm: a decoder learns the response to a prompt; by default only response tokens count
+"""causal_lm: a decoder learns the response to a prompt, or the assistant's turns of a chat
+conversation (data.messages_field, jobs.tasks.chat); by default only response tokens count
 towards the loss. Metric: perplexity."""
 
 from __future__ import annotations
 
 from jobs import metrics
+from jobs.tasks import chat
 from jobs.tasks.base import IGNORE_INDEX, Task, first_tensor, text
 
 
 def encode_row(row, tokenizer, spec, labels=None) -> dict:
     """input_ids/attention_mask/labels; prompt tokens get IGNORE_INDEX labels."""
-    prompt_ids = tokenizer(prompt(row, spec), add_special_tokens=False)["input_ids"]
+    if spec.messages_field:
+        return chat.encode_row(row, tokenizer, spec)
+    prompt_text = prompt(row, spec, tokenizer)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(text(row[spec.response_field]), add_special_tokens=False)["input_ids"]
     response_ids = response_ids + [tokenizer.eos_token_id]
     input_ids = (prompt_ids + response_ids)[: spec.max_length]
@@ -18,11 +23,15 @@ def encode_row(row, tokenizer, spec, labels=None) -> dict:
     return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
 
 
-def prompt(row, spec) -> str:
+def prompt(row, spec, tokenizer) -> str:
+    if spec.messages_field:
+        return chat.prompt(row, spec, tokenizer)
     return spec.prompt_template.replace("{prompt}", text(row[spec.prompt_field]))
 
 
 def reference(row, spec) -> str:
+    if spec.messages_field:
+        return chat.reference(row, spec)
     return text(row[spec.response_field])
 
 

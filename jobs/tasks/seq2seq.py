@@ -8,7 +8,8 @@ from jobs.tasks.base import IGNORE_INDEX, Task, text
 
 
 def encode_row(row, tokenizer, spec, labels=None) -> dict:
-    encoded = dict(tokenizer(prompt(row, spec), truncation=True, max_length=spec.max_length))
+    encoded = dict(tokenizer(prompt(row, spec, tokenizer), truncation=True,
+                             max_length=spec.max_length))
     labels = tokenizer(text_target=reference(row, spec), truncation=True,
                        max_length=spec.max_length)["input_ids"]
     # A BERT-style tokenizer (an encoder-decoder warm-started from BERT/MiniLM) starts every
@@ -20,7 +21,7 @@ def encode_row(row, tokenizer, spec, labels=None) -> dict:
     return encoded
 
 
-def prompt(row, spec) -> str:
+def prompt(row, spec, tokenizer) -> str:
     return text(row[spec.source_field])
 
 

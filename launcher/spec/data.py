@@ -13,11 +13,13 @@ Task = Literal["causal_lm", "seq_classification", "token_classification", "seq2s
 
 class CleanSpec(Section):
     """Cleaning rules, applied in this order to the columns the task reads, before the data is
-    split. summary.json counts the rows each rule dropped (`data.dropped`)."""
+    split; a conversation's text is its messages' contents. summary.json counts the rows each
+    rule dropped (`data.dropped`)."""
 
     strip: bool = Field(True, description="Trim whitespace at both ends of every text value.")
     drop_empty: bool = Field(True, description="Drop rows where a column the task reads is "
-                             "missing, null or empty.")
+                             "missing, null or empty (a conversation: has no message, or one "
+                             "with empty content).")
     min_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "
                                   "columns together) has fewer characters.")
     max_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "
@@ -58,6 +60,18 @@ class DataSpec(Section):
         "response", min_length=1,
         description="causal_lm: column holding the response the model learns."
     )
+    messages_field: str | None = Field(
+        None, min_length=1,
+        description="causal_lm: a column of chat conversations, each a list of `{role, "
+        "content}` messages (role system, user or assistant), read instead of prompt_field "
+        "and response_field. They are rendered with the tokenizer's chat template, and the loss "
+        "is on the assistant's turns only unless train_on_prompt.")
+    chat_template: str | None = Field(
+        None, min_length=1,
+        description="With messages_field: a Jinja chat template (Hugging Face's format, as in "
+        "a tokenizer's `chat_template`) that renders the conversations. It replaces the "
+        "tokenizer's own and is saved with the exported tokenizer; needed when the tokenizer "
+        "has none.")
     text_field: str = Field("text", min_length=1,
                             description="seq_classification: column holding the text.")
     label_field: str = Field("label", min_length=1,
@@ -77,8 +91,8 @@ class DataSpec(Section):
     )
     train_on_prompt: bool = Field(
         False,
-        description="Also compute the loss on prompt tokens. By default only response tokens "
-        "count.",
+        description="Also compute the loss on prompt tokens (with messages_field: on the "
+        "system and user turns too). By default only response (assistant) tokens count.",
     )
     validation_fraction: float = Field(
         0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation (fixed seed)."
@@ -107,6 +121,20 @@ class DataSpec(Section):
                           "or no rows are left to train on")
         return self
 
+    @model_validator(mode="after")
+    def _one_way_to_show_a_prompt(self) -> DataSpec:
+        if self.messages_field is None:
+            if self.chat_template is not None:
+                raise located("data.chat_template", "a chat template renders conversations: "
+                              "set data.messages_field to the column holding them, or remove "
+                              "chat_template")
+            return self
+        if self.prompt_template != type(self).model_fields["prompt_template"].default:
+            raise located("data.prompt_template", "prompt_template shows prompt_field rows; "
+                          "with messages_field the chat template renders the conversation: "
+                          "remove one of them")
+        return self
+
     @field_validator("prompt_template")
     @classmethod
     def _template_has_prompt(cls, value: str) -> str:
@@ -116,6 +144,8 @@ class DataSpec(Section):
 
     def columns_for(self, task: Task) -> dict[str, str]:
         """The spec field → column name pairs the task reads from every row."""
+        if task == "causal_lm" and self.messages_field:
+            return {"messages_field": self.messages_field}
         names = {"causal_lm": ("prompt_field", "response_field"),
                  "seq_classification": ("text_field", "label_field"),
                  "token_classification": ("tokens_field", "tags_field"),

@@ -252,6 +252,9 @@ def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, 
     if data.stratify and data.stratify_column(spec.task) is None:
         problems.append((("data", "stratify"), f"stratify keeps label shares, but task "
                          f"`{spec.task}` has no label per row (only seq_classification has)"))
+    if data.messages_field and spec.task != "causal_lm":
+        problems.append((("data", "messages_field"), f"chat conversations train task causal_lm, "
+                         f"not {spec.task}: set task: causal_lm or remove messages_field"))
     local = (base / Path(data.path).expanduser()).resolve()
     # Hub names look like `imdb` or `org/name`; an existing path, an explicit one or a data
     # file's name is local.

@@ -1,5 +1,6 @@
 """What `launch validate` checks of the task against the local data file and model folder:
-a classifier has at least two classes, seq2seq has an encoder-decoder, the slice column exists.
+a classifier has at least two classes, seq2seq has an encoder-decoder, the slice column exists,
+chat rows hold conversations.
 
 Reads JSON lines and CSV with the standard library (the launcher never imports `datasets`);
 other sources are checked when the job loads them.
@@ -11,10 +12,14 @@ import csv
 import json
 from pathlib import Path
 
+from launcher.spec.chat import conversation_problem, has_assistant_turn
 from launcher.spec.models import JobSpec
 
 Loc = tuple[str, ...]
 CLASS_FIELDS = {"seq_classification": "label_field", "token_classification": "tags_field"}
+# Chat rows checked at validate: enough to catch a wrong column or format. The job checks every
+# row's format, and drops a row without an assistant turn (nothing to learn) rather than fail.
+CHAT_ROWS_CHECKED = 20
 
 
 def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
@@ -27,6 +32,7 @@ def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
     if slice_field and slice_field not in rows[0]:
         problems.append((("data", "slice_field"), f"column `{slice_field}` is not in "
                          f"{Path(spec.data.path).name} (it has: {', '.join(sorted(rows[0]))})"))
+    problems += _chat_rows(spec, rows)
     field = CLASS_FIELDS.get(spec.task)
     column = getattr(spec.data, field) if field else None
     if column and column in rows[0]:
@@ -39,6 +45,21 @@ def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
                              f"distinct value(s) ({', '.join(sorted(classes)) or 'none'}); "
                              f"{spec.task} needs at least 2 classes"))
     return problems
+
+
+def _chat_rows(spec: JobSpec, rows: list[dict]) -> list[tuple[Loc, str]]:
+    column = spec.data.messages_field
+    if column is None or column not in rows[0]:
+        return []  # the column check reports a missing column
+    for number, row in enumerate(rows[:CHAT_ROWS_CHECKED], start=1):
+        messages = row.get(column)
+        problem = conversation_problem(messages)
+        if problem is None and not has_assistant_turn(messages):
+            problem = "no assistant message, so nothing to learn"
+        if problem:
+            return [(("data", "messages_field"), f"`{column}` in row {number} of "
+                     f"{Path(spec.data.path).name}: {problem}")]
+    return []
 
 
 def _model_fits_task(spec: JobSpec) -> list[tuple[Loc, str]]:
