@@ -19,7 +19,7 @@ from launcher.errors import LaunchError
 from launcher.layout import RunLayout, merged_status
 from launcher.runs import RunRecord
 from launcher.spec.load import load_spec
-from launcher.spec.models import StorageSpec
+from launcher.spec.models import JobSpec, StorageSpec
 from launcher.storage import Storage, job_environment, storage_for
 from launcher.targets import Target, make_target
 from launcher.targets.base import TERMINAL_STATES, JobInfo
@@ -42,6 +42,7 @@ def submit(job_file: str | Path, resume: str | None = None,
                           "stack: pip install 'launch[train]'")
     storage = storage_for(spec.storage)
     storage.check(spec.storage.uri)
+    _check_remote_data(spec, storage)
     if resume:
         previous = runs.load(resume)
         _check_resumable(previous, spec, storage)
@@ -122,6 +123,15 @@ def run_image(job_file: str | Path, results_dir: Path,
     image = build(job_file, feedback=feedback)
     return image, run_smoke(image.reference, image.spec, results_dir, image.insecure,
                             feedback.log)
+
+
+def _check_remote_data(spec: JobSpec, storage: Storage) -> None:
+    """s3:// data exists (local data was checked at validation): a typo fails here, not after
+    the cluster has started the job."""
+    path = spec.data.path
+    if path.startswith("s3://") and not storage.exists(path):
+        raise LaunchError(f"data.path {path}: no such object or folder at "
+                          f"{spec.storage.endpoint_url or 'AWS S3'}")
 
 
 def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:

@@ -42,6 +42,10 @@ class Storage(ABC):
         return len(names)
 
     @abstractmethod
+    def exists(self, uri: str) -> bool:
+        """Whether `uri` is an object, or a folder holding objects."""
+
+    @abstractmethod
     def copy_to(self, uri: str, path: Path) -> None:
         """Copy one object to a local file."""
 
@@ -67,6 +71,9 @@ class LocalStorage(Storage):
     def list(self, uri: str) -> list[str]:
         root = Path(uri)
         return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    def exists(self, uri: str) -> bool:
+        return Path(uri).exists()
 
     def copy_to(self, uri: str, path: Path) -> None:
         shutil.copy2(uri, path)
@@ -122,6 +129,17 @@ class S3Storage(Storage):
     def _list_keys(self, Bucket: str, Prefix: str) -> list[str]:  # noqa: N803 (boto3's names)
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=Bucket, Prefix=Prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def exists(self, uri: str) -> bool:
+        bucket, key = self.split(uri)
+        try:
+            self._call(self.client.head_object, Bucket=bucket, Key=key)
+            return True
+        except _NotFound:
+            pass
+        listed = self._call(self.client.list_objects_v2, Bucket=bucket,
+                            Prefix=key.rstrip("/") + "/", MaxKeys=1)
+        return listed.get("KeyCount", 0) > 0
 
     def copy_to(self, uri: str, path: Path) -> None:
         bucket, key = self.split(uri)

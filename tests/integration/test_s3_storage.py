@@ -11,9 +11,10 @@ from conftest import free_port, submitted_run_id
 pytestmark = pytest.mark.integration
 
 
-def _s3_job(write_job, tiny_model, ray_head, s3_store, **storage):
+def _s3_job(write_job, tiny_model, ray_head, s3_store, data: dict | None = None, **storage):
     return write_job({
         "model": {"name_or_path": str(tiny_model)},
+        **({"data": data} if data else {}),
         "target": {"address": ray_head.address},
         "training": {"max_steps": 12, "logging_steps": 3, "eval_steps": 6, "save_steps": 6},
         "storage": {"uri": f"s3://{s3_store.bucket}/runs", "endpoint_url": s3_store.endpoint,
@@ -81,11 +82,15 @@ def test_every_result_lands_in_s3_and_reads_back_without_ray(
 
 
 @pytest.mark.parametrize("case", ["missing-bucket", "wrong-secret", "no-credentials",
-                                  "unreachable-endpoint"])
+                                  "unreachable-endpoint", "missing-data"])
 def test_storage_problems_fail_at_submit_before_any_ray_job(
         case, ray_head, tiny_model, write_job, s3_store, cli):
-    storage, env = {}, {}
-    if case == "missing-bucket":
+    storage, env, data = {}, {}, None
+    if case == "missing-data":
+        data = {"path": f"s3://{s3_store.bucket}/datasets/missing.jsonl"}
+        expected = (f"data.path s3://{s3_store.bucket}/datasets/missing.jsonl: no such object "
+                    f"or folder at {s3_store.endpoint}")
+    elif case == "missing-bucket":
         storage, expected = {"uri": "s3://no-such-bucket/runs"}, "bucket `no-such-bucket` does not exist"
     elif case == "wrong-secret":
         env, expected = {"AWS_SECRET_ACCESS_KEY": "wrong"}, "refused the S3 credentials"
@@ -96,7 +101,7 @@ def test_storage_problems_fail_at_submit_before_any_ray_job(
     else:
         storage = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
         expected = "cannot reach the S3 endpoint"
-    job = _s3_job(write_job, tiny_model, ray_head, s3_store, **storage)
+    job = _s3_job(write_job, tiny_model, ray_head, s3_store, data, **storage)
     jobs_before = cli("list").stdout.count("\n")
     objects_before = _keys(s3_store, "runs/")
 
