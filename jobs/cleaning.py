@@ -100,6 +100,7 @@ def _stripped(value):
 
 
 def _is_empty(value) -> bool:
-    if _is_conversation(value):  # like an empty prompt or response: a message with no text
-        return any(_is_empty(message.get("content")) for message in value)
+    if _is_conversation(value):  # like an empty prompt or response; a system turn is optional
+        return any(_is_empty(message.get("content")) for message in value
+                   if message.get("role") != "system")
     return value is None or (isinstance(value, (str, list)) and len(value) == 0)

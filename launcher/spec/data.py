@@ -18,8 +18,8 @@ class CleanSpec(Section):
 
     strip: bool = Field(True, description="Trim whitespace at both ends of every text value.")
     drop_empty: bool = Field(True, description="Drop rows where a column the task reads is "
-                             "missing, null or empty (a conversation: has no message, or one "
-                             "with empty content).")
+                             "missing, null or empty (a conversation: has no message, or a "
+                             "user or assistant message without text).")
     min_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "
                                   "columns together) has fewer characters.")
     max_chars: int | None = Field(None, ge=1, description="Drop rows whose text (the task's "

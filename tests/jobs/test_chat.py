@@ -146,7 +146,9 @@ def test_cleaning_reads_a_conversation_as_its_contents(tmp_path):
         return {"messages": [{"role": "user", "content": question},
                              {"role": "assistant", "content": answer}]}
 
-    rows = [chat(f"  Answer number {i}, long enough.\n") for i in range(8)] + [
+    rows = [chat(f"  Answer number {i}, long enough.\n") for i in range(8)]
+    rows[0]["messages"].insert(0, {"role": "system", "content": ""})  # optional: kept
+    rows += [
         chat("   "),  # drop_empty, once stripped
         chat("Answer number 1, long enough."),  # dedupe, once stripped
         chat("ok", question="Hi"),  # min_chars: "Hi\nok" is 5 characters
@@ -158,7 +160,7 @@ def test_cleaning_reads_a_conversation_as_its_contents(tmp_path):
     splits = load_splits(spec, "causal_lm", seed=0)
     assert splits.report["dropped"] == {"drop_empty": 1, "min_chars": 1, "dedupe": 1}
     kept = list(splits.train["messages"]) + list(splits.validation["messages"])
-    assert sorted(m[1]["content"] for m in kept) == [f"Answer number {i}, long enough."
+    assert sorted(m[-1]["content"] for m in kept) == [f"Answer number {i}, long enough."
                                                       for i in range(8)]
 
 
