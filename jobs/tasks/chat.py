@@ -41,8 +41,9 @@ def encode_row(row, tokenizer, spec) -> dict:
     for start, end in _assistant_spans(tokenizer, messages, text, ids):
         learned[start:end] = [True] * (end - start)
     if ids[-1:] != [tokenizer.eos_token_id]:  # as after a response: the model learns to stop
+        answered = bool(messages) and messages[-1]["role"] == "assistant"
         ids.append(tokenizer.eos_token_id)
-        learned.append(spec.train_on_prompt or messages[-1]["role"] == "assistant")
+        learned.append(spec.train_on_prompt or answered)
     ids = ids[: spec.max_length]
     labels = [token if learn else IGNORE_INDEX for token, learn in zip(ids, learned)]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
