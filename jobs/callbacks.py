@@ -1,5 +1,5 @@
-"""Hugging Face Trainer callbacks: metrics to storage, a checkpoint at the final step, and the
-metric a sweep's scheduler watches."""
+"""Hugging Face Trainer callbacks: metrics to storage, a checkpoint at the final step, the
+metric a sweep's scheduler watches, and PBT's segments and learning-rate changes."""
 
 from __future__ import annotations
 
@@ -159,3 +159,44 @@ class ReportCheckpoint(TrainerCallback):
             ray.train.CheckpointUploadMode.SYNC
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(staging),
                          checkpoint_upload_mode=mode, delete_local_checkpoint_after_upload=True)
+
+
+class StopAtStep(TrainerCallback):
+    """End a PBT segment: stop and checkpoint at `step`, where Tune may perturb the trial.
+
+    The Trainer keeps training.max_steps as its horizon, so the learning-rate schedule spans
+    the whole run and each segment continues it."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
+class ApplyLearningRate(TrainerCallback):
+    """After resuming from a checkpoint trained with learning rate `trained_with` (a PBT trial
+    that copied another one), train at this run's learning rate.
+
+    Resuming restores the optimizer's parameter groups and the scheduler's base rates from the
+    checkpoint, so the run would silently keep the old rate. Scaling every group by the same
+    ratio keeps each group's multiplier (jobs.trainer) and the schedule's position."""
+
+    def __init__(self, trained_with: float):
+        self.trained_with = trained_with
+
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        ratio = args.learning_rate / self.trained_with
+        if ratio == 1:
+            return
+        # The scheduler drives the optimizer it holds (under DeepSpeed, the one ZeRO wraps).
+        lr_scheduler.base_lrs = [lr * ratio for lr in lr_scheduler.base_lrs]
+        for group in lr_scheduler.optimizer.param_groups:
+            group["lr"] *= ratio
+            if "initial_lr" in group:
+                group["initial_lr"] *= ratio
+        print(f"[launch] learning rate {self.trained_with:.4g} -> {args.learning_rate:.4g} "
+              f"from step {state.global_step}", flush=True)

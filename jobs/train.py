@@ -41,7 +41,7 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
     A sweep's trial (jobs.tune) passes `report`, a metric name: every log record holding it
     also goes to `ray.train.report`, where `callbacks` (Ray Train callbacks, e.g. Tune's
     TuneReportCallback) see it while the trial runs. A PBT trial trains `segment` by segment;
-    a segment that stops before the end returns only its step and latest logged values.
+    a segment that stops before the end returns only its step (and checkpoint).
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -193,11 +193,8 @@ def train_worker(config: dict) -> dict:
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
     if trainer.state.global_step < trainer.state.max_steps and segment is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
-        latest: dict = {}  # the values PBT compares trials by, as of this step
-        for log in trainer.state.log_history:
-            latest.update(log)
-        return {"global_step": trainer.state.global_step, "latest": latest}
+        shutil.rmtree(scratch, ignore_errors=True)  # PBT reads the metric in metrics.jsonl
+        return {"global_step": trainer.state.global_step}
     tested = {}
     if splits.test is not None:  # held out until now, evaluated once
         test_set, test_slices = encode(task, splits.test, tokenizer, spec.data, labels)

@@ -11,6 +11,9 @@ Storage: <run>/tune/ is Tune's experiment folder (what Tuner.restore reads after
 died); <run>/tune/<trial id>/ is Tune's trial folder and a run folder of its own (spec.json,
 metrics.jsonl, checkpoints/, model/, and summary.json once the trial completed). The sweep then
 writes tune/trials.json, tune/best.json, the best trial's model to model/, and plots/.
+
+Scheduler pbt trains each trial in segments and reports between them, without
+TuneReportCallback: see jobs.pbt.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from launcher.layout import (BEST, CHECKPOINTS, MODEL, SPEC, SUMMARY, TRIALS, TU
 from launcher.spec.models import JobSpec
 from launcher.spec.tune import TuneSpec
 
+from jobs import pbt
 from jobs.export import plot_sweep, read_metrics, write_summary
 from jobs.storage import RunStorage
 
@@ -49,6 +53,7 @@ def sweep(spec: JobSpec, storage: RunStorage) -> dict:
             trainable, param_space=param_space(spec.tune),
             tune_config=_tune_config(spec), run_config=ray.tune.RunConfig(
                 name=TUNE, storage_path=storage.root, storage_filesystem=storage.filesystem,
+                stop=pbt.stop(spec) if spec.tune.pbt else None,
                 # A crashing trial is FAILED, and the sweep goes on. Ray Train has already
                 # retried its workers training.max_failures times.
                 failure_config=ray.tune.FailureConfig(max_failures=0, fail_fast=False)))
@@ -97,6 +102,8 @@ def _tune_config(spec: JobSpec):
         scheduler = ASHAScheduler(time_attr="step", max_t=tune.asha.max_t + 1,
                                   grace_period=tune.asha.grace_period,
                                   reduction_factor=tune.asha.reduction_factor)
+    if tune.pbt is not None:
+        scheduler = pbt.scheduler(tune, param_space(tune))
     return ray.tune.TuneConfig(
         metric=tune.metric, mode=tune.mode, search_alg=search, scheduler=scheduler,
         num_samples=tune.num_samples,
@@ -133,9 +140,13 @@ def _trial(config: dict, job: dict, run: str) -> None:
     storage = RunStorage(RunLayout(f"{run}/{TUNE}/{trial_id}"))
     storage.write_text(SPEC, spec.model_dump_json(indent=2))
     print(f"[launch] trial {trial_id}: {json.dumps(_flat(config))}", flush=True)
-    result = train(spec, storage, report=job["tune"]["metric"],
-                   callbacks=[TuneReportCallback()])
-    write_summary(storage, result)  # only a trial that ran to its end has a summary.json
+    tune = TuneSpec.model_validate(job["tune"])
+    # Only a trial that ran to its end has a summary.json.
+    if tune.pbt is not None:
+        pbt.train_in_segments(spec, storage, tune, trial_id)
+    else:
+        result = train(spec, storage, report=tune.metric, callbacks=[TuneReportCallback()])
+        write_summary(storage, result)
 
 
 def _flat(config: dict) -> dict:
@@ -159,9 +170,12 @@ def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
             "trial_id": trial_id, "state": state, "config": _flat(result.config),
             tune.metric: values[-1] if values else None,
             "steps": max((r["step"] for r in records), default=0),
+            # checkpoints/checkpoint_*, or checkpoints/<segment>/checkpoint_* under PBT
             "checkpoint": summary.get("checkpoint") and trial.layout.uri(
-                f"{CHECKPOINTS}/{summary['checkpoint'].rstrip('/').rsplit('/', 1)[1]}"),
+                CHECKPOINTS + "/" + summary["checkpoint"].rsplit(f"/{CHECKPOINTS}/", 1)[1]),
             "error": str(result.error).strip().splitlines()[-1] if result.error else None,
+            **({"perturbations": json.loads(trial.read_text(pbt.PERTURBATIONS) or "[]")}
+               if tune.pbt else {}),
             "curve": [(r["step"], r[tune.metric]) for r in records if tune.metric in r],
             "summary": summary})
     sign = 1 if tune.mode == "min" else -1

@@ -29,7 +29,15 @@ def sweep_table(storage: Storage, run_dir: str) -> tuple[tuple[str, ...], list[t
     headers = ("TRIAL", "STATE", metric.upper(), "STEPS", *params)
     rows = [(t["trial_id"], t["state"], _show(t.get(metric)), str(t["steps"]),
              *(_show(t["config"].get(name)) for name in params)) for t in trials]
+    if any("perturbations" in t for t in trials):  # PBT: the trials each one continued
+        headers += ("COPIED",)
+        rows = [row + (_copies(t.get("perturbations", [])),) for row, t in zip(rows, trials)]
     return headers, rows
+
+
+def _copies(perturbations: list[dict]) -> str:
+    """`a1b2_00001@4 a1b2_00000@8`: whose checkpoint the trial continued, from which step."""
+    return " ".join(f"{p['from_trial']}@{p['step']}" for p in perturbations) or "-"
 
 
 def _show(value) -> str:

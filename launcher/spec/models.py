@@ -372,7 +372,7 @@ class JobSpec(Section):
 
     @model_validator(mode="after")
     def _sweep_fits_the_job(self) -> JobSpec:
-        """The swept fields exist and accept their values; ASHA knows a trial's length."""
+        """The swept fields exist and accept their values; ASHA and PBT know a trial's length."""
         if self.tune is None:
             return self
         for loc, param in self.tune.params().items():
@@ -391,6 +391,7 @@ class JobSpec(Section):
                     problem = err.errors(include_url=False)[0]["msg"]
                     raise located(loc, f"{value!r} does not fit {section}.{name}: "
                                    f"{problem.removeprefix('Value error, ')}") from None
+        self.tune.check_pbt_fits(self.training)
         asha = self.tune.asha
         if asha is None:
             return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -66,6 +67,33 @@ class AshaSpec(Section):
                               "stopped; unset means training.max_steps.")
 
 
+# What PBT may perturb: fields a trial can change when it resumes from another trial's checkpoint.
+# The learning rate is rescaled in the restored optimizer and schedule (jobs.callbacks), and
+# clipping reads max_grad_norm at every step. Other fields shape the model (method.r: a
+# checkpoint with another r cannot load), live in the restored optimizer state
+# (weight_decay), or change what a step is (batch sizes).
+PBT_MUTABLE = ("training.learning_rate", "training.max_grad_norm")
+
+
+class PbtSpec(Section):
+    """Population Based Training: at every perturbation the trials behind continue from a
+    checkpoint of a trial ahead, with perturbed hyperparameters."""
+
+    perturbation_interval: int = Field(10, ge=1, description="Optimizer steps between "
+                                       "perturbations: each trial trains this many steps, then "
+                                       "PBT may replace it with a perturbed copy of a better one.")
+    hyperparam_mutations: list[str] | None = Field(
+        None, description="Swept fields PBT perturbs, e.g. `[training.learning_rate]`: "
+        "uniform or loguniform ones among " + ", ".join(PBT_MUTABLE) + ". Unset means every "
+        "such field of `space`. Other swept fields keep their sampled value, and a copied "
+        "trial takes its source's.")
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="The bottom fraction of "
+                                     "trials that copy one of the top fraction.")
+    resample_probability: float = Field(0.25, ge=0, le=1, description="Chance that a "
+                                        "perturbation draws a new value from the space instead "
+                                        "of multiplying the value by 0.8 or 1.2.")
+
+
 class TuneSpec(Section):
     """A sweep: many trials, each a Ray Train run of this job with other hyperparameters."""
 
@@ -84,11 +112,15 @@ class TuneSpec(Section):
         "each trial from the results so far.")
     num_samples: int = Field(1, ge=1, description="Trials to run (random, optuna); with `grid` "
                              "dimensions under random search, passes over the grid.")
-    scheduler: Literal["none", "asha"] = Field(
+    scheduler: Literal["none", "asha", "pbt"] = Field(
         "none", description="`none`: every trial runs to the end; `asha`: stop the trials that "
-        "are behind at each rung (settings in `asha`).")
+        "are behind at each rung (settings in `asha`); `pbt`: Population Based Training, the "
+        "trials behind continue from the checkpoints of those ahead with perturbed values "
+        "(settings in `pbt`).")
     asha: AshaSpec | None = Field(None, description="Settings of the asha scheduler; defaults "
                                   "apply when it is unset.")
+    pbt: PbtSpec | None = Field(None, description="Settings of the pbt scheduler; defaults "
+                                "apply when it is unset.")
     max_concurrent_trials: int | None = Field(
         None, ge=1, description="Trials running at once. Unset means as many as the cluster's "
         "CPUs and GPUs hold: each trial is one Ray Train run with `scale:`'s workers "
@@ -99,6 +131,12 @@ class TuneSpec(Section):
         if not any(self.space.values()):
             raise located("tune.space", "the search space is empty: sweep at least one field, "
                            "e.g. training: learning_rate: loguniform: [1e-4, 1e-2]")
+        if self.scheduler == "pbt" and self.pbt is None:
+            self.pbt = PbtSpec()
+        if self.scheduler != "pbt" and self.pbt is not None:
+            raise located("tune.pbt", "used only with scheduler: pbt")
+        if self.pbt is not None:
+            self._check_pbt()
         for loc, param in self.params().items():
             if self.search == "grid" and param.kind != "grid":
                 raise located(loc, f"search grid takes only `grid` values (got {param.kind}); "
@@ -114,6 +152,61 @@ class TuneSpec(Section):
         if self.scheduler != "asha" and self.asha is not None:
             raise located("tune.asha", "used only with scheduler: asha")
         return self
+
+    def _check_pbt(self) -> None:
+        if self.search != "random":
+            raise located("tune.search", f"scheduler pbt explores by itself, perturbing and "
+                           f"copying trials as they train: use search random (it draws the "
+                           f"first population), not {self.search}")
+        population = self.num_samples * math.prod(
+            len(p.args) for p in self.params().values() if p.kind == "grid")
+        if population < 2:
+            raise located("tune.num_samples", "scheduler pbt needs a population to compare: "
+                           "set num_samples to 2 or more")
+        continuous = [key for key, p in self.fields().items()
+                      if p.kind in ("uniform", "loguniform")]
+        if self.pbt.hyperparam_mutations is None:
+            self.pbt.hyperparam_mutations = [key for key in continuous if key in PBT_MUTABLE]
+            if not self.pbt.hyperparam_mutations:
+                raise located("tune.scheduler", "scheduler pbt has nothing to perturb: sweep "
+                               "one of " + ", ".join(PBT_MUTABLE) + " with uniform or "
+                               "loguniform")
+        for key in self.pbt.hyperparam_mutations:
+            if key not in self.fields():
+                raise located("tune.pbt.hyperparam_mutations", f"{key} is not swept: add it "
+                               "to tune.space, or remove it here")
+            if key not in PBT_MUTABLE:
+                raise located("tune.pbt.hyperparam_mutations", f"PBT cannot change {key} "
+                               "while a trial trains (a copied checkpoint fixes it, e.g. "
+                               "method.r shapes the adapter); it perturbs only "
+                               + ", ".join(PBT_MUTABLE))
+            if key not in continuous:
+                raise located("tune.pbt.hyperparam_mutations", f"PBT perturbs {key} by "
+                               "factors 0.8 and 1.2: sweep it with uniform or loguniform")
+
+    def check_pbt_fits(self, training) -> None:
+        """PBT counts optimizer steps and restarts each trial at every perturbation."""
+        if self.pbt is None:
+            return
+        interval = self.pbt.perturbation_interval
+        if training.max_steps is None:
+            raise located("tune.pbt", "PBT counts optimizer steps: set training.max_steps")
+        if interval >= training.max_steps:
+            raise located("tune.pbt", f"perturbation_interval ({interval}) must be below "
+                           f"training.max_steps ({training.max_steps}), or PBT never perturbs")
+        if self.metric == "loss" and interval < training.logging_steps:
+            raise located("tune.pbt", f"PBT compares the last logged loss: "
+                           f"perturbation_interval ({interval}) must be at least "
+                           f"training.logging_steps ({training.logging_steps})")
+        if training.early_stopping is not None:
+            raise located("training.early_stopping", "scheduler pbt already ends weak "
+                           "lineages by copying better trials, and restarts each trial at "
+                           "every perturbation (its patience would restart too): remove "
+                           "early_stopping")
+
+    def fields(self) -> dict[str, SearchParam]:
+        """Every swept field by its dotted name, e.g. `training.learning_rate`."""
+        return {loc.removeprefix("tune.space."): p for loc, p in self.params().items()}
 
     def params(self) -> dict[str, SearchParam]:
         """Every swept field by its location, e.g. `tune.space.training.learning_rate`."""

@@ -168,3 +168,40 @@ def test_a_stopped_sweep_resumes_with_submit_resume(tmp_path, cli, tiny_model, r
     assert [t["state"] for t in trials] == ["COMPLETED", "COMPLETED"]
     assert first.read_text() == first_summary  # the finished trial was not trained again
     assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
+
+
+def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate(sweep):
+    """Two trials, two segments of 4 steps. At step 4 PBT ranks them, and the trial behind goes
+    on from the other's checkpoint with its learning rate times 0.8 or 1.2, which the restored
+    optimizer really trains with: a constant schedule logs the rate as it is."""
+    run_dir, trials = sweep(
+        {"num_samples": 2, "scheduler": "pbt",
+         "pbt": {"perturbation_interval": 4, "resample_probability": 0.0},
+         "space": {"training": {"learning_rate": {"loguniform": [1e-4, 5e-2]}}}},
+        training={"lr_scheduler": "constant"})
+    assert [t["state"] for t in trials] == ["COMPLETED"] * 2
+    [copied] = [t for t in trials if t["perturbations"]]
+    [ahead] = [t for t in trials if t is not copied]
+    [copy] = copied["perturbations"]
+    assert (copy["step"], copy["from_trial"]) == (4, ahead["trial_id"])
+    was, now = (values["training.learning_rate"] for values in
+                (copy["from_values"], copy["values"]))
+    assert now in (pytest.approx(was * 0.8), pytest.approx(was * 1.2))
+    assert copied["config"]["training.learning_rate"] == now
+    records = [json.loads(line) for line in
+               (run_dir / "tune" / copied["trial_id"] / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["learning_rate"] for r in records if "learning_rate" in r and r["step"] > 4]
+    assert rates and rates == [pytest.approx(now)] * len(rates)
+    assert json.loads((run_dir / "tune" / copied["trial_id"] / "summary.json").read_text())[
+        "global_step"] == 8
+
+    best = json.loads((run_dir / "tune" / "best.json").read_text())
+    assert (best["trial_id"], best["value"]) == (trials[0]["trial_id"], trials[0]["eval_loss"])
+    assert best["config"] == trials[0]["config"]
+    assert best["checkpoint"] == trials[0]["checkpoint"] and "/checkpoints/from_step_" in \
+        best["checkpoint"]
+    headers, rows = sweep_table(storage_for(StorageSpec(uri=str(run_dir.parents[1]))),
+                                str(run_dir))  # what `launch results` shows
+    assert headers[-1] == "COPIED"
+    assert {row[0]: row[-1] for row in rows} == {copied["trial_id"]: f"{ahead['trial_id']}@4",
+                                                 ahead["trial_id"]: "-"}

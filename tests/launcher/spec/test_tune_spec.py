@@ -19,6 +19,7 @@ training:
   max_steps: 40
   eval_steps: 10
 """
+PBT = "tune:\n  metric: eval_loss\n  scheduler: pbt\n  num_samples: 2\n"
 LR = "  space:\n    training:\n      learning_rate: {loguniform: [0.0001, 0.01]}\n"
 
 # (case id, tune section, text on the line the error points at, words the message says)
@@ -54,7 +55,29 @@ CASES = [
     ("asha-grace-beyond-max-t", "tune:\n  metric: eval_loss\n  scheduler: asha\n  asha:\n"
      "    grace_period: 40\n" + LR, "asha:", "grace_period (40) must be below max_t (40)"),
     ("unknown-scheduler", "tune:\n  metric: eval_loss\n  scheduler: hyperband\n" + LR,
-     "scheduler: hyperband", "'none' or 'asha'"),
+     "scheduler: hyperband", "'none', 'asha' or 'pbt'"),
+    ("pbt-without-metric", "tune:\n  scheduler: pbt\n  num_samples: 2\n" + LR, "tune:",
+     "tune.metric: required key is missing"),
+    ("pbt-with-optuna", PBT + "  search: optuna\n" + LR, "search: optuna",
+     "scheduler pbt explores by itself"),
+    ("pbt-with-grid", PBT + "  search: grid\n" + LR, "search: grid", "use search random"),
+    ("pbt-one-trial", PBT.replace("2", "1") + LR, "num_samples: 1", "needs a population"),
+    ("pbt-mutates-lora-r", PBT + "  pbt:\n    hyperparam_mutations: [method.r]\n" + LR
+     + "    method:\n      r: {choice: [4, 8]}\n", "hyperparam_mutations",
+     "PBT cannot change method.r"),
+    ("pbt-mutates-a-choice", PBT + "  pbt:\n    hyperparam_mutations: "
+     "[training.learning_rate]\n  space:\n    training:\n"
+     "      learning_rate: {choice: [0.001, 0.01]}\n", "hyperparam_mutations",
+     "sweep it with uniform or loguniform"),
+    ("pbt-mutates-an-unswept-field", PBT + "  pbt:\n    hyperparam_mutations: "
+     "[training.max_grad_norm]\n" + LR, "hyperparam_mutations",
+     "training.max_grad_norm is not swept"),
+    ("pbt-nothing-to-perturb", PBT + "  space:\n    method:\n      r: {choice: [4, 8]}\n",
+     "scheduler: pbt", "nothing to perturb"),
+    ("pbt-interval-beyond-max-steps", PBT + "  pbt:\n    perturbation_interval: 40\n" + LR,
+     "pbt:", "perturbation_interval (40) must be below training.max_steps (40)"),
+    ("pbt-settings-without-pbt", "tune:\n  metric: eval_loss\n  pbt: {}\n" + LR, "pbt:",
+     "used only with scheduler: pbt"),
 ]
 
 
@@ -83,3 +106,21 @@ def test_a_valid_sweep_resolves_its_defaults(tmp_path):
         ("min", "random", 10, 40)  # max_t defaults to training.max_steps
     assert list(tune.params()) == ["tune.space.training.learning_rate", "tune.space.method.r",
                                    "tune.space.method.target_modules"]
+
+
+def test_pbt_needs_max_steps_and_no_early_stopping(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB.replace("  max_steps: 40\n", "") + PBT + LR)
+    assert "PBT counts optimizer steps: set training.max_steps" in cli("validate", job).stderr
+    job.write_text(JOB + "  early_stopping: {metric: eval_loss, patience: 2}\n" + PBT + LR)
+    assert "remove early_stopping" in cli("validate", job).stderr
+
+
+def test_pbt_perturbs_the_continuous_fields_it_can_change_by_default(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB + PBT + LR + "      weight_decay: {uniform: [0.0, 0.1]}\n"
+                   "    method:\n      r: {choice: [4, 8]}\n")
+    pbt = load_spec(job).tune.pbt
+    assert pbt.hyperparam_mutations == ["training.learning_rate"]
+    assert (pbt.perturbation_interval, pbt.quantile_fraction, pbt.resample_probability) == \
+        (10, 0.25, 0.25)
