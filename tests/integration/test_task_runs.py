@@ -1,6 +1,7 @@
-"""Each task beyond causal_lm, end to end through `launch submit` on the session's Ray head:
-2 CPU workers with DeepSpeed ZeRO-2, tiny models, real Debian data; the task's metric moves
-the right way, and summary.json holds the metrics, what was exported, and samples."""
+"""Each task beyond the quickstart's causal_lm, and causal_lm on chat conversations, end to end
+through `launch submit` on the session's Ray head: 2 CPU workers with DeepSpeed ZeRO-2, tiny
+models, real Debian data; the task's metric moves the right way, and summary.json holds the
+metrics, what was exported, and samples."""
 
 from __future__ import annotations
 
@@ -131,3 +132,26 @@ def test_seq2seq(ray_head, tiny_bart, cli, tmp_path):
     from transformers import AutoModelForSeq2SeqLM
 
     assert AutoModelForSeq2SeqLM.from_pretrained(run_dir / "model").config.is_encoder_decoder
+
+
+def test_chat(ray_head, tiny_model, cli, tmp_path):
+    """causal_lm on chat conversations through the example's ChatML template: the loss on the
+    assistant's turns drops, the samples answer each conversation's last question, and the
+    exported tokenizer keeps the template."""
+    data = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())["data"]
+    summary, run_dir = submit(cli, tmp_path, ray_head, {
+        "name": "chat", "model": {"name_or_path": str(tiny_model)},
+        "data": {**data, "path": str(EXAMPLES / "data" / "debian_chat.jsonl"),
+                 "validation_fraction": 0.05},
+        "training": training(16, 0.003),
+        "export": {"sample_generations": 2, "max_new_tokens": 8}})
+    before, after = summary["eval_before"], summary["eval_after"]
+    print(f"\nchat: eval loss {before['eval_loss']:.3f} -> {after['eval_loss']:.3f}")
+    assert after["eval_loss"] < before["eval_loss"] and "eval_perplexity" in after
+    assert len(summary["samples"]) == 2
+    assert all(sample["prompt"].endswith("<|im_start|>assistant\n") and sample["reference"]
+               for sample in summary["samples"])
+
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(run_dir / "model").chat_template == data["chat_template"]
