@@ -97,7 +97,9 @@ def train_in_segments(spec: JobSpec, storage: RunStorage, tune: TuneSpec, trial_
             return
         start = {"trial_id": trial_id, "step": step, "checkpoint": result["checkpoint"],
                  "values": _mutable_values(spec)}
-        folder = Path(tempfile.mkdtemp(prefix="launch-pbt-"))
+        # One folder per trial, rewritten: a paused trial never returns from report to clean up.
+        folder = Path(tempfile.gettempdir(), f"launch-pbt-{trial_id}")
+        folder.mkdir(exist_ok=True)
         (folder / POINTER).write_text(json.dumps(start))
         # Tune stores the pointer in the trial's folder before report returns; PBT then lets
         # the trial go on, pauses it, or replaces it with a copy of a better one.

@@ -103,6 +103,12 @@ def _tune_config(spec: JobSpec):
                                   grace_period=tune.asha.grace_period,
                                   reduction_factor=tune.asha.reduction_factor)
     if tune.pbt is not None:
+        # The variant generator would hold back trials while the first ones are paused, and
+        # PBT would then compare separate waves of trials.
+        if tune.trial_count() > concurrency:
+            raise ValueError(f"scheduler pbt trains its whole population at once, but the "
+                             f"cluster holds {concurrency} of its {tune.trial_count()} trials: "
+                             f"lower tune.num_samples or add workers")
         scheduler = pbt.scheduler(tune, param_space(tune))
     return ray.tune.TuneConfig(
         metric=tune.metric, mode=tune.mode, search_alg=search, scheduler=scheduler,

@@ -158,11 +158,13 @@ class TuneSpec(Section):
             raise located("tune.search", f"scheduler pbt explores by itself, perturbing and "
                            f"copying trials as they train: use search random (it draws the "
                            f"first population), not {self.search}")
-        population = self.num_samples * math.prod(
-            len(p.args) for p in self.params().values() if p.kind == "grid")
-        if population < 2:
+        if self.trial_count() < 2:
             raise located("tune.num_samples", "scheduler pbt needs a population to compare: "
                            "set num_samples to 2 or more")
+        if self.max_concurrent_trials and self.trial_count() > self.max_concurrent_trials:
+            raise located("tune.max_concurrent_trials", f"scheduler pbt trains its whole "
+                           f"population at once ({self.trial_count()} trials): raise "
+                           f"max_concurrent_trials or lower num_samples")
         continuous = [key for key, p in self.fields().items()
                       if p.kind in ("uniform", "loguniform")]
         if self.pbt.hyperparam_mutations is None:
@@ -203,6 +205,11 @@ class TuneSpec(Section):
                            "lineages by copying better trials, and restarts each trial at "
                            "every perturbation (its patience would restart too): remove "
                            "early_stopping")
+
+    def trial_count(self) -> int:
+        """Trials the sweep runs under search random: num_samples passes over the grid."""
+        return self.num_samples * math.prod(
+            len(p.args) for p in self.params().values() if p.kind == "grid")
 
     def fields(self) -> dict[str, SearchParam]:
         """Every swept field by its dotted name, e.g. `training.learning_rate`."""

@@ -76,6 +76,8 @@ CASES = [
      "scheduler: pbt", "nothing to perturb"),
     ("pbt-interval-beyond-max-steps", PBT + "  pbt:\n    perturbation_interval: 40\n" + LR,
      "pbt:", "perturbation_interval (40) must be below training.max_steps (40)"),
+    ("pbt-population-beyond-concurrency", PBT.replace("2", "4") + "  max_concurrent_trials: 2\n"
+     + LR, "max_concurrent_trials: 2", "trains its whole population at once (4 trials)"),
     ("pbt-settings-without-pbt", "tune:\n  metric: eval_loss\n  pbt: {}\n" + LR, "pbt:",
      "used only with scheduler: pbt"),
 ]
