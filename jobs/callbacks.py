@@ -72,11 +72,36 @@ class MetricsFileCallback(TrainerCallback):
 
 
 
-class CheckpointLastStep(TrainerCallback):
-    """Always checkpoint the final step, so every finished run leaves a resumable checkpoint."""
+class AlreadyTrained(Exception):
+    """The run resumed from a checkpoint of its last step: nothing is left to train."""
+
+
+class TrainUntil(TrainerCallback):
+    """Train to `last_step` (None: the run's max_steps), checkpoint it, and never step past it.
+
+    Every finished run (and every PBT segment, which ends where Tune may perturb the trial)
+    leaves a resumable checkpoint of its last step. The Hugging Face Trainer checks max_steps
+    only after each optimizer step, so resumed from a checkpoint of the last step (a worker
+    lost after the final save) it would train one step more than planned: this raises
+    AlreadyTrained before that step, once the checkpoint's weights are loaded, and evaluation
+    and export go on from them. A segment keeps training.max_steps as the Trainer's horizon,
+    so the learning-rate schedule spans the whole run and each segment continues it.
+    """
+
+    def __init__(self, last_step: int | None = None):
+        self.last_step = last_step
+
+    def _reached(self, state) -> bool:
+        return state.global_step >= (self.last_step or state.max_steps)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self._reached(state):
+            raise AlreadyTrained()
+        return control
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps:
+        if self._reached(state):
+            control.should_training_stop = True
             control.should_save = True
         return control
 
@@ -159,22 +184,6 @@ class ReportCheckpoint(TrainerCallback):
             ray.train.CheckpointUploadMode.SYNC
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(staging),
                          checkpoint_upload_mode=mode, delete_local_checkpoint_after_upload=True)
-
-
-class StopAtStep(TrainerCallback):
-    """End a PBT segment: stop and checkpoint at `step`, where Tune may perturb the trial.
-
-    The Trainer keeps training.max_steps as its horizon, so the learning-rate schedule spans
-    the whole run and each segment continues it."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            control.should_training_stop = True
-            control.should_save = True
-        return control
 
 
 class ApplyLearningRate(TrainerCallback):

@@ -156,8 +156,8 @@ def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
 
-    from jobs.callbacks import (ApplyLearningRate, CheckpointLastStep, EarlyStopping,
-                                MetricsFileCallback, ReportCheckpoint, ReportMetric, StopAtStep)
+    from jobs.callbacks import (ApplyLearningRate, EarlyStopping, MetricsFileCallback,
+                                ReportCheckpoint, ReportMetric)
     from jobs.export import export_model, sample_generations
     from jobs.methods import parameter_counts
     from jobs.metrics import EvalMetrics
@@ -176,7 +176,7 @@ def train_worker(config: dict) -> dict:
         resume_from = _fetch_checkpoint(ray.train.Checkpoint(segment.resume_from,
                                                              storage.filesystem), scratch)
     fit = build(spec, scratch, eval_on_start=resume_from is None, callbacks=[
-        MetricsFileCallback(storage, scratch / METRICS, rank == 0), CheckpointLastStep(),
+        MetricsFileCallback(storage, scratch / METRICS, rank == 0),
         ReportCheckpoint(spec.training.checkpoint_upload)])
     task, tokenizer, splits, labels, trainer = (fit.task, fit.tokenizer, fit.splits, fit.labels,
                                                 fit.trainer)
@@ -184,11 +184,9 @@ def train_worker(config: dict) -> dict:
         trainer.add_callback(ReportMetric(config["report"]))
     if spec.training.early_stopping is not None:
         trainer.add_callback(EarlyStopping(spec.training.early_stopping))
-    if segment is not None:
-        trainer.add_callback(StopAtStep(segment.stop_at))
     if resumes_segment:
         trainer.add_callback(ApplyLearningRate(segment.trained_lr))
-    trainer.train(resume_from_checkpoint=resume_from)
+    resume_training(trainer, resume_from, segment.stop_at if segment else None)
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
     if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
         evals.append(trainer.evaluate())
@@ -239,6 +237,19 @@ def train_worker(config: dict) -> dict:
         "data": splits.report,  # rows read, dropped by each cleaning rule, per split
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }
+
+
+def resume_training(trainer, checkpoint: str | None, last_step: int | None = None) -> None:
+    """trainer.train from `checkpoint` (None: from the start) to `last_step` (None: max_steps)
+    and never past it; the last step is checkpointed."""
+    from jobs.callbacks import AlreadyTrained, TrainUntil
+
+    trainer.add_callback(TrainUntil(last_step))
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except AlreadyTrained:
+        print(f"[launch] {checkpoint} is of the last step ({trainer.state.global_step}): "
+              "nothing left to train", flush=True)
 
 
 def _metrics_only(record: dict, prefix: str = "eval_") -> dict:
