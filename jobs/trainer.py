@@ -1,4 +1,5 @@
-"""A Hugging Face Trainer whose optimizer gives parameters their own learning rates.
+"""The job's Hugging Face Trainer: its optimizer gives parameters their own learning rates, and
+it saves prompt-learning adapters under ZeRO-3 on every rank in step.
 
 The Trainer refuses `optimizers=` together with DeepSpeed, but it builds the optimizer through
 `create_optimizer` in both cases and hands it to `deepspeed.initialize` when the DeepSpeed
@@ -43,5 +44,25 @@ def trainer_class(base=None):
             ], **kwargs)
             return self.optimizer
 
+        def _save(self, output_dir=None, state_dict=None):
+            # PEFT saves a prefix / prompt adapter by running its prompt encoder. Under ZeRO-3
+            # that forward gathers weights and changes DeepSpeed's record of the forward
+            # passes: on rank 0 alone, the ranks fell out of step and the next evaluation or
+            # training step hung. Every rank runs it; rank 0 alone writes.
+            if not self.args.should_save and _saves_by_running_the_prompt_encoder(self.model):
+                self.model.save_pretrained(output_dir or self.args.output_dir,
+                                           state_dict=state_dict, is_main_process=False)
+                return
+            super()._save(output_dir, state_dict)
+
     MultiplierTrainer.__name__ = MultiplierTrainer.__qualname__ = f"Multiplier{base.__name__}"
     return MultiplierTrainer
+
+
+def _saves_by_running_the_prompt_encoder(model) -> bool:
+    """A prompt-learning PEFT model partitioned by ZeRO-3."""
+    from peft import PeftModel
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    return (is_deepspeed_zero3_enabled() and isinstance(model, PeftModel)
+            and model.active_peft_config.is_prompt_learning)
