@@ -22,11 +22,12 @@ def lr_multiplier(param) -> float:
 
 def trainer_class(base=None):
     """`base` (transformers.Trainer by default, or e.g. Seq2SeqTrainer) whose optimizer puts
-    each trainable parameter in a group with its own learning rate."""
+    each trainable parameter in a group with its own learning rate, and whose saves keep
+    ZeRO-3 ranks in step."""
     if base is None:
         from transformers import Trainer as base
 
-    class MultiplierTrainer(base):
+    class JobTrainer(base):
         def create_optimizer(self, model=None):
             opt_model = self.model if model is None else model
             trainable = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad]
@@ -55,8 +56,8 @@ def trainer_class(base=None):
                 return
             super()._save(output_dir, state_dict)
 
-    MultiplierTrainer.__name__ = MultiplierTrainer.__qualname__ = f"Multiplier{base.__name__}"
-    return MultiplierTrainer
+    JobTrainer.__name__ = JobTrainer.__qualname__ = f"Job{base.__name__}"
+    return JobTrainer
 
 
 def _saves_by_running_the_prompt_encoder(model) -> bool:

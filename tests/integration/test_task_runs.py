@@ -17,9 +17,7 @@ from conftest import EXAMPLES
 pytestmark = pytest.mark.integration
 
 
-# PEFT's default target modules per architecture: `all-linear` would also wrap a classifier
-# head, which the classification tasks train in full.
-LORA = {"type": "lora", "r": 8, "alpha": 16}
+LORA = {"type": "lora", "r": 8, "alpha": 16}  # PEFT's default targets per architecture
 
 
 def submit(cli, tmp_path, ray_head, job: dict) -> tuple[dict, Path]:
@@ -90,10 +88,12 @@ def test_sequence_classification(ray_head, tiny_model, cli, tmp_path):
 
 
 def test_token_classification(ray_head, tiny_bert, package_tags, cli, tmp_path):
-    """Word tags on a tiny BERT with LoRA: tag accuracy rises; entity F1 is reported."""
+    """Word tags on a tiny BERT with LoRA on all linear layers but the head, which trains in
+    full: tag accuracy rises; entity F1 is reported."""
     summary, run_dir = submit(cli, tmp_path, ray_head, {
         "name": "package-tags", "task": "token_classification",
         "model": {"name_or_path": str(tiny_bert)},
+        "method": {**LORA, "target_modules": "all-linear"},
         "data": {"path": str(package_tags), "max_length": 64, "validation_fraction": 0.2},
         "training": training(8, 0.02)})
     before, after = summary["eval_before"], summary["eval_after"]
@@ -105,7 +105,11 @@ def test_token_classification(ray_head, tiny_bert, package_tags, cli, tmp_path):
     assert {"eval_precision", "eval_recall", "eval_f1"} <= set(after)
     assert summary["labels"] == ["B-PKG", "O"]
     assert summary["exported"]["kind"] == "adapter"
-    assert (run_dir / "model" / "adapter_config.json").is_file()
+    from safetensors import safe_open
+
+    with safe_open(run_dir / "model" / "adapter_model.safetensors", "pt") as weights:
+        head = [key for key in weights.keys() if ".classifier." in key]
+    assert head and not any("lora_" in key for key in head)  # the whole head, not adapted
     assert summary["samples"] == []  # nothing to generate for a tagger
 
 
