@@ -107,20 +107,16 @@ def seaweedfs(folder: Path):
     as AWS_* variables; its S3 endpoint URL. Stopped by PID."""
     import boto3
 
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import weed_command, weed_ports  # the test store's command line
+
     access, secret = secrets.token_hex(8), secrets.token_hex(16)
     (folder / "data").mkdir()
-    (folder / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "bench", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    port = free_port()
-    weed = subprocess.Popen(
-        [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={folder / 'data'}",
-         "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-         f"-s3.config={folder / 's3.json'}", f"-s3.port={port}", "-webdav=false",
-         "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"],
-        stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT)
+    ports = weed_ports()  # all free: weed's unix sockets in /tmp are named after them
+    weed = subprocess.Popen(weed_command(folder / "data", access, secret, "127.0.0.1", ports),
+                            stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT)
     os.environ.update(AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     try:
         deadline = time.time() + 120

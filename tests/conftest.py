@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -63,18 +63,33 @@ def ray_head(launch_home):
     os.environ.pop("LAUNCH_RAY_ADDRESS", None)
 
 
+def weed_ports() -> dict[str, int]:
+    """Distinct free ports for every weed service and its gRPC twin.
+
+    weed names its unix sockets after the ports, in /tmp whatever the network namespace
+    (/tmp/seaweedfs-master-grpc-19333.sock, ...): two stores on the default ports take over
+    each other's sockets, and one's filer then writes to the other's volumes.
+    """
+    names = [f"{service}.port{grpc}" for service in ("master", "volume", "filer", "s3", "admin")
+             for grpc in ("", ".grpc")]
+    ports: set[int] = set()
+    while len(ports) < len(names):
+        ports.add(free_port())
+    return dict(zip(names, sorted(ports)))
+
+
 def weed_command(data_dir: Path, access_key: str, secret_key: str, ip: str,
-                 bind: str | None = None) -> list[str]:
-    """`weed mini` with the flags of ../shared/ENVIRONMENT.md, advertising `ip` and bound to
-    `bind` (default: `ip` only), accepting one identity (its s3.json is written beside
-    `data_dir`)."""
+                 ports: dict[str, int]) -> list[str]:
+    """`weed mini` with the flags of ../shared/ENVIRONMENT.md on `ports` (weed_ports()), bound
+    to `ip` only, accepting one identity (its s3.json is written beside `data_dir`)."""
     config = data_dir.parent / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "test", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
     return [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={data_dir}",
-            f"-ip={ip}", f"-ip.bind={bind or ip}", "-master.telemetry=false", f"-s3.config={config}",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+            f"-ip={ip}", f"-ip.bind={ip}", "-master.telemetry=false", f"-s3.config={config}",
+            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            *(f"-{flag}={port}" for flag, port in ports.items())]
 
 
 def submitted_run_id(result: subprocess.CompletedProcess) -> str:
@@ -91,17 +106,19 @@ class SeaweedFS:
     data_dir: Path
     access_key: str
     secret_key: str
-    endpoint: str = "http://127.0.0.1:8333"
+    ports: dict[str, int] = field(default_factory=weed_ports)  # kept across restarts
     bucket: str = "launch-test"
     process: subprocess.Popen | None = None
 
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
+
     def start(self) -> None:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", 8333)) == 0:
-                pytest.fail("127.0.0.1:8333 is taken by another S3 server: stop it first")
         log = (self.data_dir.parent / "weed.log").open("a")
         self.process = subprocess.Popen(
-            weed_command(self.data_dir, self.access_key, self.secret_key, "127.0.0.1"),
+            weed_command(self.data_dir, self.access_key, self.secret_key, "127.0.0.1",
+                         self.ports),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         client, deadline = self.client(), time.time() + 60
         while True:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES, LAUNCH, ROOT, submitted_run_id, weed_command
+from conftest import EXAMPLES, LAUNCH, ROOT, submitted_run_id, weed_command, weed_ports
 
 pytestmark = pytest.mark.integration
 
@@ -98,10 +98,12 @@ def cluster(launch_home):
     head, worker = Namespaces.prefix(namespaces.head), Namespaces.prefix(namespaces.worker)
     try:
         (folder / "weed").mkdir()
-        # Bound to every address of the head namespace (nothing outside it can reach them):
-        # on CI the filer once sent its chunks to the volume server at 127.0.0.1 while the
-        # volume server listened on HEAD_IP only, and no write ever succeeded.
-        weed = weed_command(folder / "weed", access, secret, HEAD_IP, bind="0.0.0.0")
+        # Ports of its own: weed's unix sockets in /tmp, named after the ports, are shared with
+        # the session's store outside the namespace (with the same ports, CI's filer here wrote
+        # to that store's volumes and no write ever succeeded).
+        ports = weed_ports()
+        endpoint = f"http://{HEAD_IP}:{ports['s3.port']}"
+        weed = weed_command(folder / "weed", access, secret, HEAD_IP, ports)
         subprocess.Popen([*head, *weed],
                          stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT,
                          env=env)
@@ -121,7 +123,7 @@ def cluster(launch_home):
         make_bucket = textwrap.dedent(f"""
             import boto3, time
             from botocore.config import Config
-            s3 = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333', region_name='us-east-1',
+            s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1',
                               config=Config(connect_timeout=2, read_timeout=10,
                                             retries={{'max_attempts': 1}}))
             deadline, error = time.time() + 150, None
@@ -146,14 +148,14 @@ def cluster(launch_home):
             pytest.fail(f"SeaweedFS in the head namespace: {ready.stderr.strip()[-800:]}\n"
                         f"free disk under {folder}: {free_gb:.1f} GiB; weed.log starts:\n"
                         + "\n".join(log[:15]) + "\n[...] and ends:\n" + "\n".join(log[-15:]))
-        yield namespaces, env
+        yield namespaces, env, endpoint
     finally:
         namespaces.destroy()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_path):
-    namespaces, env = cluster
+    namespaces, env, endpoint = cluster
     head = Namespaces.prefix(namespaces.head)
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump({
@@ -162,7 +164,7 @@ def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_p
         "training": {"max_steps": 10, "save_steps": 5, "logging_steps": 5,
                      "batch_size_per_worker": 4},
         "scale": {"num_workers": 2, "num_nodes": 2, "deepspeed": {"stage": 3}},
-        "storage": {"uri": f"s3://{BUCKET}/runs", "endpoint_url": f"http://{HEAD_IP}:8333"},
+        "storage": {"uri": f"s3://{BUCKET}/runs", "endpoint_url": endpoint},
         "target": {"address": f"http://{HEAD_IP}:8265"}}))
     result = subprocess.run([*head, *LAUNCH, "submit", str(job), "--follow"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
@@ -172,7 +174,7 @@ def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_p
     assert "node_rank=1" in result.stdout
 
     run_id = submitted_run_id(result)
-    listing = (f"import boto3, json\nc = boto3.client('s3', endpoint_url='http://{HEAD_IP}:8333',"
+    listing = (f"import boto3, json\nc = boto3.client('s3', endpoint_url='{endpoint}',"
                f" region_name='us-east-1')\np = c.get_paginator('list_objects_v2')\n"
                f"print(json.dumps([o['Key'] for page in p.paginate(Bucket='{BUCKET}', "
                f"Prefix='runs/multinode/{run_id}/') for o in page.get('Contents', [])]))\n")
@@ -192,7 +194,7 @@ def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_p
 def test_two_nodes_with_a_local_results_folder_are_refused_at_submit(cluster, tiny_model,
                                                                     tmp_path):
     """Each node would keep its own checkpoints: refused before anything is submitted."""
-    namespaces, env = cluster
+    namespaces, env, _ = cluster
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump({
         "name": "multinode-local", "model": {"name_or_path": str(tiny_model)},
