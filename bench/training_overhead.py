@@ -26,12 +26,15 @@ HF_LOOP = ROOT / "bench" / "hf_loop.py"
 
 
 def launched(folder: Path, name: str, steps: int, workers: int, stage: int) -> Path:
-    """Run a job through launch to the end; its run folder."""
+    """Run a job through launch to the end; its run folder. The workers share the head's 2
+    CPUs: Ray gives each worker as many torch threads as CPUs (OMP_NUM_THREADS), so 1 worker
+    gets both, as the bare loop and a single torchrun process use both."""
     job = write_job(folder, name, {
         "training": {"max_steps": steps, "logging_steps": max(steps // 6, 1), "eval_steps": None,
                      "save_steps": 10 * steps, "batch_size_per_worker": 8},
         "data": {"validation_fraction": 0.01},  # the evaluations are not what is measured
-        "scale": {"num_workers": workers, "deepspeed": {"stage": stage}}})
+        "scale": {"num_workers": workers, "cpus_per_worker": 2 // workers,
+                  "deepspeed": {"stage": stage}}})
     run = launch("submit", str(job), "--follow")
     if run["state"] != "SUCCEEDED":
         raise SystemExit(f"{name}: {run['state']}; see launch logs {run['run_id']}")
