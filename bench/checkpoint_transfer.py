@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from common import BUCKET, emit, seaweedfs, tiny_model, write_job
 
 # A ZeRO-2 checkpoint of 2 ranks: the model's weights once, the optimizer state (fp32 master
@@ -81,16 +83,12 @@ def throughput(folder: Path, size: int, endpoint: str, repeats: int) -> dict:
             "aws_cli_mb_per_s": size / 2**20 / aws_s, "ratio_upload_vs_aws_cli": aws_s / ray_s}
 
 
-class StepTimes:
-    """A Trainer callback: every step's wall time, filed under the upload running through all
+class StepTimes(TrainerCallback):
+    """Every step's wall time, filed under the upload running through all
     of it, if any. Alternates `block` idle steps with one upload (as many steps as it lasts),
     taking the uploaders in turn `rounds` times, after `warmup` steps; then stops training."""
 
     def __init__(self, uploaders: dict, warmup: int, block: int, rounds: int):
-        from transformers import TrainerCallback
-
-        self.callback = type("StepTimesCallback", (TrainerCallback,), {
-            "on_step_begin": self._begin, "on_step_end": self._end})()
         self.warmup, self.block = warmup, block
         self.queue = [name for _ in range(rounds) for name in uploaders]
         self.uploaders = uploaders
@@ -100,12 +98,12 @@ class StepTimes:
         self.uploading, self.idle_left, self.uploads, self.started = "", block, 0, 0.0
         self.busy_at_begin = False
 
-    def _begin(self, args, state, control, **kwargs):
+    def on_step_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
         self.busy_at_begin = self.upload is not None and self.upload.is_alive()
         return control
 
-    def _end(self, args, state, control, **kwargs):
+    def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.perf_counter() - self.started
         if state.global_step <= self.warmup:
             return control
@@ -140,7 +138,7 @@ def step_times(folder: Path, checkpoint: Path, endpoint: str, args) -> dict:
                        "aws": lambda key: aws_upload(checkpoint, key, endpoint)},
                       args.warmup, args.block, args.rounds)
     trainer = build(load_spec(job), folder / "trainer", eval_on_start=False,
-                    callbacks=[timer.callback], deepspeed=False).trainer
+                    callbacks=[timer], deepspeed=False).trainer
     trainer.train()
     if timer.upload is not None:
         timer.upload.join()

@@ -94,6 +94,9 @@ class PbtSpec(Section):
                                         "of multiplying the value by 0.8 or 1.2.")
 
 
+SCHEDULER_SETTINGS = {"asha": AshaSpec, "pbt": PbtSpec}  # scheduler → its settings section
+
+
 class TuneSpec(Section):
     """A sweep: many trials, each a Ray Train run of this job with other hyperparameters."""
 
@@ -131,10 +134,11 @@ class TuneSpec(Section):
         if not any(self.space.values()):
             raise located("tune.space", "the search space is empty: sweep at least one field, "
                            "e.g. training: learning_rate: loguniform: [1e-4, 1e-2]")
-        if self.scheduler == "pbt" and self.pbt is None:
-            self.pbt = PbtSpec()
-        if self.scheduler != "pbt" and self.pbt is not None:
-            raise located("tune.pbt", "used only with scheduler: pbt")
+        for name, settings in SCHEDULER_SETTINGS.items():  # the chosen one's, defaults if unset
+            if self.scheduler == name and getattr(self, name) is None:
+                setattr(self, name, settings())
+            if self.scheduler != name and getattr(self, name) is not None:
+                raise located(f"tune.{name}", f"used only with scheduler: {name}")
         if self.pbt is not None:
             self._check_pbt()
         for loc, param in self.params().items():
@@ -147,10 +151,6 @@ class TuneSpec(Section):
         if self.search == "grid" and self.num_samples != 1:
             raise located("tune.num_samples", "search grid runs every grid point once; remove "
                            "num_samples, or use search random to repeat the grid")
-        if self.scheduler == "asha" and self.asha is None:
-            self.asha = AshaSpec()
-        if self.scheduler != "asha" and self.asha is not None:
-            raise located("tune.asha", "used only with scheduler: asha")
         return self
 
     def _check_pbt(self) -> None:
