@@ -102,9 +102,9 @@ def emit(result: dict) -> None:
 
 
 @contextmanager
-def seaweedfs(folder: Path):
+def seaweedfs(folder: Path, cpus: set[int] | None = None):
     """SeaweedFS on 127.0.0.1 (flags of ../shared/ENVIRONMENT.md) with one identity, exported
-    as AWS_* variables; its S3 endpoint URL. Stopped by PID."""
+    as AWS_* variables, on `cpus` (None: any); its S3 endpoint URL. Stopped by PID."""
     import boto3
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -114,6 +114,7 @@ def seaweedfs(folder: Path):
     (folder / "data").mkdir()
     ports = weed_ports()  # all free: weed's unix sockets in /tmp are named after them
     weed = subprocess.Popen(weed_command(folder / "data", access, secret, "127.0.0.1", ports),
+                            preexec_fn=cpus and (lambda: os.sched_setaffinity(0, cpus)),
                             stdout=(folder / "weed.log").open("w"), stderr=subprocess.STDOUT)
     os.environ.update(AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"

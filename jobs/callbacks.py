@@ -12,6 +12,7 @@ from pathlib import Path
 from launcher.layout import METRICS
 from transformers import TrainerCallback
 
+from jobs.checkpoint_upload import upload_checkpoint
 from jobs.storage import RunStorage
 
 
@@ -160,9 +161,9 @@ class ReportCheckpoint(TrainerCallback):
     """Hand each checkpoint the Trainer saves to Ray Train, which keeps it in the run's storage
     as checkpoints/checkpoint_*/checkpoint/ (the layout of Ray's RayTrainReportCallback).
 
-    `async` uploads in the background (Ray Train's CheckpointUploadMode.ASYNC): training goes
-    on while the bytes travel, and Ray still registers checkpoints in order and flushes the
-    last one before the run ends. The Trainer's folder is copied first, so the upload never
+    `async` uploads in the background (Ray Train's CheckpointUploadMode.ASYNC) at the lowest CPU
+    priority (jobs.checkpoint_upload): training goes on while the bytes travel, and Ray still
+    registers checkpoints in order and flushes the last one before the run ends. The Trainer's folder is copied first, so the upload never
     reads files the Trainer is rewriting; Ray deletes the copy once it is stored.
     """
 
@@ -180,10 +181,15 @@ class ReportCheckpoint(TrainerCallback):
             metrics.update(log)
         staging = Path(tempfile.mkdtemp(prefix="launch-checkpoint-"))
         shutil.copytree(get_last_checkpoint(args.output_dir), staging / self.CHECKPOINT_NAME)
-        mode = ray.train.CheckpointUploadMode.ASYNC if self.upload == "async" else \
-            ray.train.CheckpointUploadMode.SYNC
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(staging),
-                         checkpoint_upload_mode=mode, delete_local_checkpoint_after_upload=True)
+        checkpoint = ray.train.Checkpoint.from_directory(staging)
+        if self.upload == "async":  # upload_checkpoint runs in Ray's upload thread and nices it
+            ray.train.report(metrics, checkpoint=checkpoint,
+                             checkpoint_upload_mode=ray.train.CheckpointUploadMode.ASYNC,
+                             checkpoint_upload_fn=upload_checkpoint,
+                             delete_local_checkpoint_after_upload=True)
+        else:
+            ray.train.report(metrics, checkpoint=checkpoint,
+                             delete_local_checkpoint_after_upload=True)
 
 
 class ApplyLearningRate(TrainerCallback):
