@@ -103,8 +103,9 @@ class TrainingSpec(Section):
     )
     checkpoint_upload: Literal["async", "sync"] = Field(
         "async", description="`async` uploads each checkpoint to storage in the background "
-        "while training goes on (Ray Train's asynchronous upload; bench/checkpoint_upload.py "
-        "measures the stall it saves); `sync` waits for each upload.")
+        "while training goes on (Ray Train's asynchronous upload), at the lowest CPU priority "
+        "so that training keeps its CPUs (bench/checkpoint_transfer.py); `sync` waits for each "
+        "upload.")
     early_stopping: EarlyStoppingSpec | None = Field(
         None, description="Stop when an evaluation metric stops improving; the step it stops "
         "at is checkpointed and exported like a last step.")
