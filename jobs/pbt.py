@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -93,17 +94,23 @@ def train_in_segments(spec: JobSpec, storage: RunStorage, tune: TuneSpec, trial_
             # Before the report: Tune stops the trial at its last step (sweep's stop criterion),
             # which keeps PBT from replacing it, and Tune's last result is the trial's own.
             write_summary(storage, result)
+            shutil.rmtree(_pointer_folder(trial_id), ignore_errors=True)
             ray.tune.report(metrics)
             return
         start = {"trial_id": trial_id, "step": step, "checkpoint": result["checkpoint"],
                  "values": _mutable_values(spec)}
-        # One folder per trial, rewritten: a paused trial never returns from report to clean up.
-        folder = Path(tempfile.gettempdir(), f"launch-pbt-{trial_id}")
+        # One folder per trial, rewritten, removed at the trial's end: a paused trial never
+        # returns from report to clean up.
+        folder = _pointer_folder(trial_id)
         folder.mkdir(exist_ok=True)
         (folder / POINTER).write_text(json.dumps(start))
         # Tune stores the pointer in the trial's folder before report returns; PBT then lets
         # the trial go on, pauses it, or replaces it with a copy of a better one.
         ray.tune.report(metrics, checkpoint=ray.tune.Checkpoint.from_directory(folder))
+
+
+def _pointer_folder(trial_id: str) -> Path:
+    return Path(tempfile.gettempdir(), f"launch-pbt-{trial_id}")
 
 
 def _latest(storage: RunStorage, metric: str) -> float:

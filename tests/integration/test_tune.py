@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,12 +93,15 @@ def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
 
 
 def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
+    """ASHA judges every evaluation. Its first rung is at step 2, so a trial stopped there has
+    10 steps left to save: a stop reaches the trial's workers a few steps late on 2 busy CPUs
+    (Tune kills the trial's driver, then Ray Train its workers)."""
     max_steps = 12
     run_dir, trials = sweep(
         {"num_samples": 4, "scheduler": "asha",
-         "asha": {"grace_period": 4, "reduction_factor": 2},
+         "asha": {"grace_period": 2, "reduction_factor": 2},
          "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}}}},
-        training={"max_steps": max_steps})
+        training={"max_steps": max_steps, "eval_steps": 2})
     assert len(trials) == 4
     assert sum(t["steps"] for t in trials) < 4 * max_steps  # ASHA cut at least one short
     assert any(t["state"] == "STOPPED" for t in trials)
@@ -194,6 +198,8 @@ def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate
     assert rates and rates == [pytest.approx(now)] * len(rates)
     assert json.loads((run_dir / "tune" / copied["trial_id"] / "summary.json").read_text())[
         "global_step"] == 8
+    for trial in trials:  # each trial's Tune pointer folder went with its end
+        assert not Path(tempfile.gettempdir(), f"launch-pbt-{trial['trial_id']}").exists()
 
     best = json.loads((run_dir / "tune" / "best.json").read_text())
     assert (best["trial_id"], best["value"]) == (trials[0]["trial_id"], trials[0]["eval_loss"])
