@@ -163,8 +163,9 @@ class ReportCheckpoint(TrainerCallback):
 
     `async` uploads in the background (Ray Train's CheckpointUploadMode.ASYNC) at the lowest CPU
     priority (jobs.checkpoint_upload): training goes on while the bytes travel, and Ray still
-    registers checkpoints in order and flushes the last one before the run ends. The Trainer's folder is copied first, so the upload never
-    reads files the Trainer is rewriting; Ray deletes the copy once it is stored.
+    registers checkpoints in order and flushes the last one before the run ends. The Trainer's
+    folder is copied first, so the upload never reads files the Trainer is rewriting; Ray
+    deletes the copy once it is stored.
     """
 
     CHECKPOINT_NAME = "checkpoint"

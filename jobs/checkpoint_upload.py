@@ -2,12 +2,12 @@
 
 Ray Train's asynchronous mode uploads a reported checkpoint in a thread of the training worker
 at the training's own priority, and pyarrow sends S3 writes from its I/O threads. Where training
-keeps every core busy, that upload slowed its steps 1.2× (store on other CPUs) to 5–7× (store on
+keeps every core busy, that upload slowed its steps 1.3× (store on other CPUs) to 9× (store on
 the training's CPUs; bench/checkpoint_transfer.py). Here every byte goes out through the upload
 thread itself, niced to the lowest priority (Linux gives each thread its own nice value), so
-training keeps the CPUs it uses and the upload takes what is left: steps ran 0.95× and 1.05×.
-The price: on a busy machine the upload lasts longer (14 s instead of 3 s for 256 MB there);
-Ray still registers checkpoints in order and waits for the last one before the run ends.
+training keeps the CPUs it uses and the upload takes what is left: steps ran 1.00× and 0.99×.
+The price: on a busy machine the upload lasts longer (about 20 s instead of 3 s for 256 MB
+there); Ray still registers checkpoints in order and waits for the last one before the run ends.
 """
 
 from __future__ import annotations
