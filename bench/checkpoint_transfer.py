@@ -113,14 +113,14 @@ def uploaders(folder: Path, endpoint: str) -> dict:
 
 def throughput(folder: Path, size: int, endpoint: str, repeats: int, store) -> dict:
     """Each uploader in a thread of its own, as in a training worker (launch's nices it)."""
-    names = list(uploaders(folder, endpoint))
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {f"{name}_{side}": [] for name in names
+    runs = uploaders(folder, endpoint)
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {f"{name}_{side}": [] for name in runs
                                    for side in ("client", "store")}
-    for name, upload in uploaders(folder, endpoint).items():
+    for name, upload in runs.items():
         in_thread(upload, f"throughput/{name}-warmup")
     for attempt in range(repeats):
-        for name, upload in uploaders(folder, endpoint).items():
+        for name, upload in runs.items():
             client, served = cpu_seconds(store)
             started = time.perf_counter()
             in_thread(upload, f"throughput/{name}-{attempt}")
@@ -138,8 +138,8 @@ def throughput(folder: Path, size: int, endpoint: str, repeats: int, store) -> d
 
 
 class StepTimes(TrainerCallback):
-    """Every step's wall time, filed under the upload running through all
-    of it, if any. Alternates `block` idle steps with one upload (as many steps as it lasts),
+    """Every step's wall time, filed under the upload running through all of it, if any.
+    Alternates `block` idle steps with one upload (as many steps as it lasts),
     taking the uploaders in turn `rounds` times, after `warmup` steps; then stops training."""
 
     def __init__(self, uploaders: dict, warmup: int, block: int, rounds: int):
