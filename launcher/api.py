@@ -71,7 +71,7 @@ def submit(job_file: str | Path, resume: str | None = None,
                                address=spec.target.endpoint, submitted_at=run.submitted_at,
                                image=image)
         storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
-        target.submit(spec, layout, run.ray_job_id, env)
+        target.submit(spec, layout, run.ray_job_id, env, image)
     except Exception as err:
         if not resume:
             storage.delete_tree(layout.root)
