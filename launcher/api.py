@@ -21,7 +21,7 @@ from launcher.runs import RunRecord
 from launcher.spec.load import load_spec
 from launcher.spec.models import JobSpec, StorageSpec
 from launcher.storage import Storage, job_environment, storage_for
-from launcher.targets import Target, make_target
+from launcher.targets import Target, make_target, target_settings
 from launcher.targets.base import TERMINAL_STATES, JobInfo
 
 if TYPE_CHECKING:
@@ -37,9 +37,10 @@ def submit(job_file: str | Path, resume: str | None = None,
     submission of a new run leaves nothing behind in storage.
     """
     spec = load_spec(job_file, overrides)
-    if spec.target.kind == "local" and importlib.util.find_spec("torch") is None:
-        raise LaunchError("the local target trains on this machine, which lacks the training "
-                          "stack: pip install 'launch[train]'")
+    target = make_target(spec.target)
+    if target.capabilities.trains_here and importlib.util.find_spec("torch") is None:
+        raise LaunchError(f"the Ray head at {spec.target.where} trains on this machine, which "
+                          "lacks the training stack: pip install 'launch[train]'")
     storage = storage_for(spec.storage)
     storage.check(spec.storage.uri)
     _check_remote_data(spec, storage)
@@ -49,16 +50,15 @@ def submit(job_file: str | Path, resume: str | None = None,
         run = replace(previous, attempt=previous.attempt + 1, submitted_at=time.time())
     else:
         run_id = runs.new_run_id(spec.name)
-        run = RunRecord(run_id=run_id, job_name=spec.name, target=spec.target.kind,
-                        address=spec.target.endpoint,
+        run = RunRecord(run_id=run_id, job_name=spec.name,
+                        target=spec.target.model_dump(mode="json"),
                         run_dir=RunLayout.for_run(spec.storage.uri, spec.name, run_id).root,
                         storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
     layout = RunLayout(run.run_dir)
     env = job_environment(spec.storage, storage)
-    target = make_target(spec.target.kind, spec.target.endpoint)
     target.prepare()
     image = None
-    if target.runs_from_image and spec.image is not None:
+    if target.capabilities.runs_from_image:
         from launcher.image.build import build_image
 
         built = build_image(spec, Path(job_file).resolve().parent, feedback=feedback)
@@ -68,7 +68,7 @@ def submit(job_file: str | Path, resume: str | None = None,
         current = {} if not resume else _read_json(storage, layout.uri(files.STATUS))
         status = merged_status(current, "PENDING", run_id=run.run_id, attempt=run.attempt,
                                ray_job_id=run.ray_job_id, target=spec.target.kind,
-                               address=spec.target.endpoint, submitted_at=run.submitted_at,
+                               address=spec.target.where, submitted_at=run.submitted_at,
                                image=image)
         storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
         target.submit(spec, layout, run.ray_job_id, env, image)
@@ -77,28 +77,28 @@ def submit(job_file: str | Path, resume: str | None = None,
             storage.delete_tree(layout.root)
         if isinstance(err, LaunchError):
             raise
-        raise LaunchError(f"could not submit to {spec.target.endpoint}: {err}") from err
+        raise LaunchError(f"could not submit to {spec.target.where}: {err}") from err
     runs.save(run)
     return run
 
 
 def dry_run(job_file: str | Path, overrides: dict | None = None) -> str:
-    """What `submit` would create, without creating, building or pushing anything: the
-    RayJob manifests for kubernetes (with the image tag the build would push), else the
-    resolved spec the Ray job would read."""
+    """What `submit` would create, without creating, building or pushing anything: for
+    targets that run from an image, with the tag the build would push."""
     spec = load_spec(job_file, overrides)
-    if spec.target.kind != "kubernetes":
-        return spec.model_dump_json(indent=2) + "\n"
-    import tempfile
-
-    from launcher.image.build import plan_image
-    from launcher.kube.render import manifests_yaml
-
+    target = make_target(spec.target)
     run_id = runs.new_run_id(spec.name)
     layout = RunLayout.for_run(spec.storage.uri, spec.name, run_id)
-    with tempfile.TemporaryDirectory(prefix="launch-plan-") as folder:
-        plan = plan_image(spec, Path(job_file).resolve().parent, Path(folder))
-    return manifests_yaml(plan.layer.spec, layout, run_id, plan.reference)
+    image = None
+    if target.capabilities.runs_from_image:
+        import tempfile
+
+        from launcher.image.build import plan_image
+
+        with tempfile.TemporaryDirectory(prefix="launch-plan-") as folder:
+            plan = plan_image(spec, Path(job_file).resolve().parent, Path(folder))
+        spec, image = plan.layer.spec, plan.reference
+    return target.describe(spec, layout, run_id, image)
 
 
 def build(job_file: str | Path, builder: str | None = None,
@@ -147,13 +147,19 @@ def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:
                           "STOPPED run can be resumed")
 
 
-def record(run_id: str | None) -> RunRecord:
-    """The run named, or the latest one submitted from this machine."""
-    return runs.load(run_id) if run_id else runs.latest()
+def record(run_id: str | None, address: str | None = None) -> RunRecord:
+    """The run named, or the latest one submitted from this machine; `address` (--address)
+    reaches its Ray cluster elsewhere than the record says (another name, a port-forward)."""
+    run = runs.load(run_id) if run_id else runs.latest()
+    if address is None:
+        return run
+    target = {**run.target, "address": address}
+    target_settings(target)  # a clear error for a bad address, or a kind that has none
+    return replace(run, target=target)
 
 
 def target_of(run: RunRecord) -> Target:
-    return make_target(run.target, run.address)
+    return make_target(target_settings(run.target))
 
 
 def storage_of(run: RunRecord) -> Storage:
@@ -202,13 +208,16 @@ def stop(run: RunRecord, timeout_s: float = 60) -> JobInfo:
     return info
 
 
-def list_runs(address: str, namespace: str | None = None,
+def list_runs(address: str | None = None, namespace: str | None = None,
               context: str | None = None) -> list[JobInfo]:
-    """The runs launch submitted to the Ray head at `address`, or, given a namespace, the
-    RayJobs it created there."""
+    """The runs launch submitted to the Ray cluster at `address` (resolved as for a job), or,
+    given a namespace, the RayJobs it created there."""
     if namespace:
-        return make_target("kubernetes", f"kubernetes://{namespace}/{context or ''}").list()
-    return make_target("local", address).list()
+        settings = {"kind": "kubernetes",
+                    "kubernetes": {"namespace": namespace, "context": context}}
+    else:
+        settings = {"kind": "ray", "address": address}
+    return make_target(target_settings(settings)).list()
 
 
 @dataclass

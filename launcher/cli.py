@@ -16,7 +16,6 @@ import typer
 
 from launcher.errors import JobFailed, LaunchError
 from launcher.output import Format, error_json, table, to_json, wants_json
-from launcher.settings import default_address
 from launcher.starter import TASKS
 
 app = typer.Typer(
@@ -33,8 +32,10 @@ app.add_typer(cluster_app, name="cluster")
 
 JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False)
 RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).")
-Address = typer.Option(default_address(), "--address", envvar="LAUNCH_RAY_ADDRESS",
-                       help="Ray dashboard address.")
+Address = typer.Option(None, "--address", show_default=False,
+                       help="Ray dashboard (Jobs API) address, e.g. http://10.0.0.5:8265 "
+                       "(default: the job's target.address, RAY_API_SERVER_ADDRESS, RAY_ADDRESS, "
+                       "LAUNCH_RAY_ADDRESS, then http://127.0.0.1:8265).")
 Output = typer.Option(Format.text, "--output", "-o",
                       help="text, or json: one JSON document on stdout for scripts.")
 
@@ -74,13 +75,14 @@ def validate(job_file: Path = JobFile, output: Format = Output) -> None:
 def doctor(
     job_file: Path = typer.Argument(None, help="A job file: also check what it needs (storage, "
                                     "registry, kube context, GPUs).", show_default=False),
+    address: str = Address,
     output: Format = Output,
 ) -> None:
     """Check this machine and the job's servers: each check ✓ or ✗ with a fix; exit 1 when
     something the job needs is ✗."""
     from launcher.doctor import diagnose
 
-    report = diagnose(job_file)
+    report = diagnose(job_file, address)
     _emit(output, {"ok": report.ok, "checks": report.checks}, report.lines())
     if not report.ok:
         raise typer.Exit(1)
@@ -132,8 +134,9 @@ def submit(
     resume: str = typer.Option(None, "--resume", metavar="RUN",
                                help="Continue this FAILED or STOPPED run from its last "
                                "checkpoint, in its own results folder."),
-    target: str = typer.Option(None, "--target", help="local or kubernetes (overrides "
+    target: str = typer.Option(None, "--target", help="ray or kubernetes (overrides "
                                "target.kind)."),
+    address: str = Address,
     context: str = typer.Option(None, "--context", help="kubeconfig context (overrides "
                                 "target.kubernetes.context)."),
     namespace: str = typer.Option(None, "--namespace", help="Kubernetes namespace "
@@ -147,7 +150,7 @@ def submit(
     from launcher import api
     from launcher.image.console import terminal_feedback
 
-    overrides = _target_overrides(target, context, namespace)
+    overrides = _target_overrides(target, address, context, namespace)
     if dry_run:
         typer.echo(api.dry_run(job_file, overrides), nl=False)
         return
@@ -212,20 +215,21 @@ def run_image(
           [f"{image.reference}: smoke run SUCCEEDED; results in {layout.root}"])
 
 
-def _target_overrides(kind: str | None, context: str | None, namespace: str | None) -> dict:
+def _target_overrides(kind: str | None, address: str | None, context: str | None,
+                      namespace: str | None) -> dict:
     """Spec overrides from the target flags (validated with the file, like its own values)."""
     kubernetes = {k: v for k, v in (("context", context), ("namespace", namespace)) if v}
-    target = {**({"kind": kind} if kind else {}),
+    target = {**({"kind": kind} if kind else {}), **({"address": address} if address else {}),
               **({"kubernetes": kubernetes} if kubernetes else {})}
     return {"target": target} if target else {}
 
 
 @app.command()
-def status(run_id: str = RunId, output: Format = Output) -> None:
+def status(run_id: str = RunId, address: str = Address, output: Format = Output) -> None:
     """The state of a run."""
     from launcher import api
 
-    run = api.record(run_id)
+    run = api.record(run_id, address)
     info = api.status(run)
     lines = [f"{run.run_id}: {info.state}"]
     if info.message and info.state != "SUCCEEDED":
@@ -237,6 +241,7 @@ def status(run_id: str = RunId, output: Format = Output) -> None:
 def logs(
     run_id: str = RunId,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
+    address: str = Address,
     output: Format = Output,
 ) -> None:
     """A run's driver log (training progress, errors); followed on a terminal, with a
@@ -244,7 +249,7 @@ def logs(
     the whole log (after the run ends, with --follow)."""
     from launcher import api
 
-    run = api.record(run_id)
+    run = api.record(run_id, address)
     if output == Format.json:
         text = "".join(api.logs(run, follow=follow))
         state = api.wait(run, timeout_s=30).state if follow else None
@@ -268,7 +273,7 @@ def list_runs(
                                      help="S3 endpoint for --storage."),
     output: Format = Output,
 ) -> None:
-    """The runs launch submitted to the Ray head at --address, or kept in --storage."""
+    """The runs launch submitted to the Ray cluster at --address, or kept in --storage."""
     from launcher import api
 
     if storage:
@@ -286,11 +291,11 @@ def list_runs(
 
 @app.command()
 def stop(run_id: str = typer.Argument(..., help="Run id.", show_default=False),
-         output: Format = Output) -> None:
+         address: str = Address, output: Format = Output) -> None:
     """Stop a running job."""
     from launcher import api
 
-    run = api.record(run_id)
+    run = api.record(run_id, address)
     info = api.stop(run)
     _emit(output, _run_info(run, info), [f"{run.run_id}: {info.state}"])
 
@@ -330,11 +335,12 @@ def dashboard(run_id: str = RunId, output: Format = Output) -> None:
     from launcher import api
 
     run = api.record(run_id)
-    with api.target_of(run).dashboard(run.ray_job_id) as url:
+    target = api.target_of(run)
+    with target.dashboard(run.ray_job_id) as url:
         _emit(output, {"run_id": run.run_id, "url": url}, [url])
         sys.stdout.flush()  # a script reads the URL while the port-forward holds
-        if run.target == "kubernetes":
-            typer.echo("forwarding to the head pod; Ctrl-C to stop", err=True)
+        if target.forwards_dashboard:
+            typer.echo("forwarding the dashboard to this machine; Ctrl-C to stop", err=True)
             while True:
                 time.sleep(3600)
 
@@ -376,7 +382,9 @@ def cluster_load(image: str = typer.Argument(..., help="A local Docker image ref
 def local_up(address: str = Address, output: Format = Output) -> None:
     """Start a local Ray head (token auth on, listening on 127.0.0.1 only)."""
     from launcher import local_head, ray_auth
+    from launcher.targets import ray_address
 
+    address = ray_address(address)
     if local_head.probe(address, ray_auth.headers_for(address)) is not None:
         _emit(output, {"address": address, "started": False},
               [f"a Ray head already answers at {address}"])

@@ -2,7 +2,8 @@
 
 Each check says ✓ or ✗, what it found, and how to fix a ✗. A check is `needed` when the job
 cannot run without it; the report is OK when every needed check passes. Without a job file
-the checks are those of the defaults (the local target at LAUNCH_RAY_ADDRESS).
+the checks are those of the defaults (the Ray cluster at --address, RAY_API_SERVER_ADDRESS,
+RAY_ADDRESS or LAUNCH_RAY_ADDRESS, else the embedded head).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 
 from launcher import local_head, ray_auth
 from launcher.errors import LaunchError
-from launcher.settings import default_address
 from launcher.spec.models import JobSpec
 
 
@@ -53,24 +53,24 @@ class Report:
         return [line for check in self.checks for line in check.lines()]
 
 
-def diagnose(job_file: Path | None = None) -> Report:
-    """Run every check that applies to `job_file` (or to the defaults)."""
+def diagnose(job_file: Path | None = None, address: str | None = None) -> Report:
+    """Run every check that applies to `job_file` (or to the defaults); `address` is --address,
+    the job's Ray cluster elsewhere."""
     from launcher.spec.load import load_spec
+    from launcher.targets import make_target, target_settings
 
-    spec = load_spec(job_file) if job_file else None
-    kind = spec.target.kind if spec else "local"
+    overrides = {"target": {"address": address}} if address else None
+    spec = load_spec(job_file, overrides) if job_file else None
+    settings = spec.target if spec else target_settings({"kind": "ray", "address": address})
     checks = [python_version(), packages("launch's client packages", extra=None)]
-    if kind == "local":  # the local target trains on this machine
-        checks.append(packages("training stack (the local target trains here)", extra="train"))
-        address = spec.target.address if spec else default_address()
-        checks.append(ray_head(address, _image_ray_version(spec)))
+    if settings.capabilities.trains_here:
+        checks.append(packages("training stack (this machine trains)", extra="train"))
+    checks += make_target(settings).checks(_image_ray_version(spec))
     if spec is not None:
-        if kind == "kubernetes":
-            checks += [kubernetes(spec), image_ray(_image_ray_version(spec))]
         checks.append(storage(spec))
         if spec.image is not None:
             checks.append(registry(spec))
-        if spec.scale.gpus_per_worker > 0 and kind == "local":
+        if spec.scale.gpus_per_worker > 0 and settings.capabilities.trains_here:
             checks.append(local_gpus(spec))
     return Report(checks)
 
@@ -111,20 +111,19 @@ def packages(name: str, extra: str | None) -> Check:
     return Check(name, not problems, detail, f"{fix} (in launch's source folder)")
 
 
-def ray_head(address: str, image_version: str | None) -> Check:
+def ray_head(address: str, image_version: str | None, started_by_submit: bool) -> Check:
     """The Ray head answers, accepts our token, and runs the Ray version we (and the image)
     were tested with."""
     name = f"ray head {address}"
     headers = ray_auth.headers_for(address)
     status = local_head.probe(address, headers)
     if status is None:
-        on_this_machine = re.match(r"^https?://(127\.[0-9.]+|localhost)(:|/|$)", address)
-        if on_this_machine:
+        if started_by_submit:
             return Check(name, False, "nothing answers",
                          "`launch local up` (launch submit also starts one by itself)",
                          needed=False)
         return Check(name, False, "nothing answers", "start the cluster, or fix "
-                     "target.address / LAUNCH_RAY_ADDRESS")
+                     "target.address / --address / RAY_API_SERVER_ADDRESS / RAY_ADDRESS")
     if status in (401, 403):
         return Check(name, False, f"refused launch's token (HTTP {status})",
                      "export RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH with the head's token")
@@ -156,7 +155,7 @@ def storage(spec: JobSpec) -> Check:
 
     where = spec.storage.uri + (f" at {spec.storage.endpoint_url}"
                                 if spec.storage.endpoint_url else "")
-    return _attempt(f"storage {where}", lambda: storage_for(spec.storage).check(spec.storage.uri),
+    return attempt(f"storage {where}", lambda: storage_for(spec.storage).check(spec.storage.uri),
                     "write, read and delete work" if spec.storage.is_s3 else "writable",
                     "fix storage.uri / storage.endpoint_url, or the AWS_ACCESS_KEY_ID / "
                     "AWS_SECRET_ACCESS_KEY (or storage.profile) credentials")
@@ -169,26 +168,14 @@ def registry(spec: JobSpec) -> Check:
 
     host, repo = spec.image.repository.split("/", 1)
     client = Registry(host, spec.image.insecure)
-    return _attempt(f"registry {spec.image.repository}", lambda: client.check_push(repo),
+    return attempt(f"registry {spec.image.repository}", lambda: client.check_push(repo),
                     "reachable, push allowed",
                     f"start the registry or fix image.repository; log in with `docker login "
                     f"{host}` or LAUNCH_REGISTRY_USERNAME / LAUNCH_REGISTRY_PASSWORD")
 
 
-def kubernetes(spec: JobSpec) -> Check:
-    """The kube context answers, has KubeRay's RayJob API, and lets launch list RayJobs."""
-    from launcher.targets import make_target
-
-    kube = spec.target.kubernetes
-    where = f"kubernetes context {kube.context or '(current)'}, namespace {kube.namespace}"
-    return _attempt(where, make_target("kubernetes", spec.target.endpoint).prepare,
-                    "API reachable, KubeRay RayJob API installed",
-                    "set KUBECONFIG or target.kubernetes.context; install KubeRay with "
-                    "k8s/install-kuberay.sh and the launcher Role in k8s/launcher-rbac.yaml")
-
-
 def local_gpus(spec: JobSpec) -> Check:
-    """The local target trains here: this machine must see the GPUs the job asks for."""
+    """The target trains here: this machine must see the GPUs the job asks for."""
     wanted = math.ceil(spec.scale.gpus_per_worker * spec.scale.num_workers)
     name = f"GPUs ({wanted} asked for)"
     try:
@@ -202,7 +189,7 @@ def local_gpus(spec: JobSpec) -> Check:
                  "set scale.gpus_per_worker: 0")
 
 
-def _attempt(name: str, action: Callable[[], object], success: str, hint: str) -> Check:
+def attempt(name: str, action: Callable[[], object], success: str, hint: str) -> Check:
     try:
         action()
     except LaunchError as err:

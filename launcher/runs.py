@@ -1,7 +1,7 @@
 """Client-side record of submitted runs (LAUNCH_HOME/runs/<run id>.json).
 
-A record says where a run's results live and which Ray address runs it, so `launch results`
-and `launch logs` find a run by its id alone.
+A record says where a run's results live and which target runs it (its `target` settings, as
+validated from the job file), so `launch results` and `launch logs` find a run by its id alone.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 class RunRecord:
     run_id: str
     job_name: str
-    target: str
-    address: str
+    target: dict  # the job's `target` settings (launcher.targets.target_settings reads them)
     run_dir: str  # the run's root: a local path or an s3:// URI
     storage: dict  # the spec's storage settings (no credentials: the spec has none)
     submitted_at: float
@@ -41,6 +40,20 @@ def new_run_id(job_name: str) -> str:
     return f"{job_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def _from_json(data: dict) -> RunRecord:
+    """A record as saved, including those of launch before the target registry (a kind name
+    plus an encoded address)."""
+    if isinstance(data.get("target"), str):
+        kind, address = data.pop("target"), data.pop("address")
+        if kind == "kubernetes":
+            namespace, _, context = address.removeprefix("kubernetes://").partition("/")
+            data["target"] = {"kind": kind, "kubernetes": {"namespace": namespace,
+                                                           "context": context or None}}
+        else:
+            data["target"] = {"kind": "ray", "address": address}
+    return RunRecord(**data)
+
+
 def save(record: RunRecord) -> None:
     folder = launch_home() / "runs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,12 +64,12 @@ def load(run_id: str) -> RunRecord:
     path = launch_home() / "runs" / f"{run_id}.json"
     if not RUN_ID.match(run_id) or not path.is_file():
         raise LaunchError(f"unknown run id `{run_id}`; `launch list` shows the runs")
-    return RunRecord(**json.loads(path.read_text()))
+    return _from_json(json.loads(path.read_text()))
 
 
 def latest() -> RunRecord:
     folder = launch_home() / "runs"
-    records = [RunRecord(**json.loads(p.read_text())) for p in folder.glob("*.json")]
+    records = [_from_json(json.loads(p.read_text())) for p in folder.glob("*.json")]
     if not records:
         raise LaunchError("no runs yet; submit one with `launch submit JOB.yaml`")
     return max(records, key=lambda record: record.submitted_at)

@@ -66,7 +66,7 @@ storage:
   uri: ./runs
 
 target:
-  kind: local                     # a Ray head on this machine, started if none runs
+  kind: ray                       # the Ray head on this machine, started if none runs
 """
 
 LORA = """

@@ -135,6 +135,8 @@ def _format_validation(err: ValidationError, path: Path, positions: dict) -> lis
         # A check across sections names the key to fix in its context (models.JobSpec).
         where = item.get("ctx", {}).get("loc")
         loc = tuple(where.split(".")) if where else tuple(str(part) for part in item["loc"])
+        if item["type"] == "union_tag_invalid":  # point at the tag itself (`kind:`, `type:`)
+            loc = (*loc, item["ctx"]["discriminator"].strip("'"))
         field_loc, parent = _field_loc(loc)
         message = _message(item, field_loc, parent)
         if message not in merged.setdefault(field_loc, []):
@@ -184,16 +186,26 @@ def section_of(annotation) -> type[BaseModel] | None:
     return None
 
 
+# The field that tells the members of a section union apart: `method.type`, `target.kind`.
+TAGS = ("type", "kind")
+
+
+def tag_of(section: type[BaseModel]) -> str:
+    return next(tag for tag in TAGS if tag in section.model_fields)
+
+
 def variants_of(annotation) -> dict[str, type[BaseModel]]:
-    """The sections of a union told apart by their `type` (e.g. `method`), by type; else {}."""
+    """The sections of a union told apart by their tag (TAGS), by each name they answer to
+    (an alias such as target kind `local` too); else {}."""
     if get_origin(annotation) not in (Union, types.UnionType):
         return {}
     variants = {}
     for arg in get_args(annotation):
-        kind = getattr(arg, "model_fields", {}).get("type")
-        if kind is None or get_origin(kind.annotation) is not Literal:
+        fields = getattr(arg, "model_fields", {})
+        tag = next((fields[name] for name in TAGS if name in fields), None)
+        if tag is None or get_origin(tag.annotation) is not Literal:
             return {}
-        variants[kind.default] = arg
+        variants.update(dict.fromkeys(get_args(tag.annotation), arg))
     return variants
 
 
@@ -201,17 +213,34 @@ def _message(item: dict, loc: Loc, parent: type[BaseModel] | None) -> str:
     kind = item["type"]
     if kind == "extra_forbidden" and parent is not None:
         allowed = list(parent.model_fields)
+        owners = _variants_owning(parent, loc[-1])
         hint = difflib.get_close_matches(loc[-1], allowed, n=1)
-        guess = f"did you mean `{hint[0]}`? " if hint else ""
+        guess = (f"`{loc[-1]}` belongs to {owners}; " if owners
+                 else f"did you mean `{hint[0]}`? " if hint else "")
         return f"unknown key; {guess}allowed keys: {', '.join(allowed)}"
     if kind == "missing" and parent is not None and loc[-1] in parent.model_fields:
         description = parent.model_fields[loc[-1]].description or ""
         return f"required key is missing: {description}".rstrip(": ")
+    if kind == "union_tag_invalid":
+        return (f"unknown {loc[-1]} `{item['ctx']['tag']}`; one of: "
+                f"{item['ctx']['expected_tags'].replace(chr(39), '')}")
     message = item["msg"].removeprefix("Value error, ")
     value = item.get("input")
     if kind != "missing" and (value is None or isinstance(value, (str, int, float, bool))):
         message += f" (got {json.dumps(value)})"
     return message
+
+
+def _variants_owning(section: type[BaseModel], key: str) -> str | None:
+    """`kind kubernetes` when `section` is a member of a union (target, method) and `key`
+    belongs to other members, whose tag the user then has to set."""
+    for field in JobSpec.model_fields.values():
+        variants = variants_of(field.annotation)
+        if section in variants.values():
+            owners = [name for name, model in variants.items()
+                      if model is not section and key in model.model_fields]
+            return f"{tag_of(section)} {' or '.join(owners)}" if owners else None
+    return None
 
 
 def _resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:

@@ -19,7 +19,7 @@ from launcher.spec.data import DataSpec, Task
 from launcher.spec.export import ExportSpec, check_export_fits_method
 from launcher.spec.method import (LoraSpec, MethodSpec, check_method_fits_scale,
                                   check_method_fits_task)
-from launcher.spec.target import TargetSpec
+from launcher.spec.target import RayTargetSpec, TargetSpec, default_kind
 from launcher.spec.tune import TuneSpec
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -321,11 +321,12 @@ class JobSpec(Section):
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation.")
     scale: ScaleSpec = Field(default_factory=ScaleSpec, description="Workers and DeepSpeed.")
     storage: StorageSpec = Field(default_factory=StorageSpec, description="Where results go.")
-    target: TargetSpec = Field(default_factory=TargetSpec, description="Where the job runs.")
+    target: TargetSpec = Field(default_factory=RayTargetSpec, description="Where the job runs: "
+                               "a Ray cluster (`kind: ray`) or Kubernetes (`kind: kubernetes`).")
     image: ImageSpec | None = Field(
         None, description="The container image to build and push; needed by targets that run "
-        "the job from an image (kubernetes). Unset for the local target, which ships the code "
-        "with the Ray job instead.",
+        "the job from an image (kubernetes). Unset for ray targets, which ship the code with "
+        "the Ray job instead.",
     )
     export: ExportSpec = Field(default_factory=ExportSpec, description="The final model "
                                "(adapter or merged) and sample generations.")
@@ -357,18 +358,26 @@ class JobSpec(Section):
                 "restarted worker could not find them; use s3://", {"loc": "scale.num_nodes"})
         return self
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_kind_defaults_to_ray(cls, value):
+        return default_kind(value)
+
     @model_validator(mode="after")
-    def _kubernetes_needs_image_and_s3(self) -> JobSpec:
-        if self.target.kind != "kubernetes":
-            return self
-        if self.image is None:
+    def _target_gets_what_it_needs(self) -> JobSpec:
+        """An image for targets that run one; s3:// storage for clusters that cannot read
+        this machine's folders."""
+        needs = self.target.capabilities
+        kind = self.target.kind
+        if needs.runs_from_image and self.image is None:
             raise PydanticCustomError(
-                "target_needs", "kind kubernetes runs the job from an image: add an `image` "
+                "target_needs", f"kind {kind} runs the job from an image: add an `image` "
                 "section (image.repository)", {"loc": "target.kind"})
-        if not self.storage.is_s3:
+        if not needs.shares_this_machine and not self.storage.is_s3:
             raise PydanticCustomError(
-                "target_needs", "kind kubernetes needs storage.uri on s3:// (pods cannot reach "
-                "a folder on this machine)", {"loc": "storage.uri"})
+                "target_needs", f"kind {kind} needs storage.uri on s3:// (the cluster at "
+                f"{self.target.where} cannot reach a folder on this machine)",
+                {"loc": "storage.uri"})
         return self
 
     @model_validator(mode="after")

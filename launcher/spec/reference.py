@@ -9,7 +9,7 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from launcher.spec.load import section_of, variants_of
+from launcher.spec.load import section_of, tag_of, variants_of
 from launcher.spec.models import JobSpec
 
 
@@ -32,12 +32,16 @@ def _rows(model: type[BaseModel], prefix: str, lines: list[str], skip: str = "")
             _rows(section, f"{key}.", lines)
             continue
         variants = variants_of(annotation)
-        if variants:  # one block of keys per `type`, each headed by its description
-            default = field.get_default(call_default_factory=True).type
-            lines.append(f"| `{key}` | section | `type: {default}` | {field.description} |")
-            for kind, variant in variants.items():
-                lines.append(f"| `{key}.type: {kind}` | | | {variant.__doc__.splitlines()[0]} |")
-                _rows(variant, f"{key}.", lines, skip="type")
+        if variants:  # one block of keys per member, each headed by its description
+            members = list(dict.fromkeys(variants.values()))
+            tag = tag_of(members[0])
+            default = getattr(field.get_default(call_default_factory=True), tag)
+            lines.append(f"| `{key}` | section | `{tag}: {default}` | {field.description} |")
+            for variant in members:
+                name = next(n for n, member in variants.items() if member is variant)
+                lines.append(f"| `{key}.{tag}: {name}` | | | "
+                             f"{variant.__doc__.splitlines()[0]} |")
+                _rows(variant, f"{key}.", lines, skip=tag)
             continue
         if field.default is PydanticUndefined and field.default_factory is None:
             default = "**required**"

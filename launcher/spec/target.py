@@ -1,16 +1,25 @@
-"""The spec's `target` section: where a job runs (a local Ray head or a KubeRay RayJob)."""
+"""The spec's `target` section: where a job runs. A union told apart by `kind`: each kind
+owns its settings and declares its capabilities; launcher/targets/ holds the code of each."""
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal, Union
+from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from launcher.spec.base import Section
+from launcher.spec.base import Section, located
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+HTTP_URL = re.compile(r"^https?://[^/\s]+")
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+# Where an unset target.address comes from: Ray's own variables (as `ray job submit` reads
+# them), then launch's (the embedded head's address, e.g. on other ports).
+ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS", "LAUNCH_RAY_ADDRESS")
 
 
 class TolerationSpec(Section):
@@ -95,40 +104,95 @@ class KubernetesSpec(Section):
         "per-run token in a Secret launch creates; launch keeps a copy in LAUNCH_HOME.")
 
 
-class TargetSpec(Section):
-    """Where the job runs."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target needs and does, declared once: api, cli and doctor read these instead of
+    comparing kind names."""
 
-    kind: Literal["local", "kubernetes"] = Field(
-        "local",
-        description="`local`: a Ray head on this machine, started if none is running. "
-        "`kubernetes`: a KubeRay RayJob (needs `image` and s3:// storage).",
-    )
-    address: str = Field(
-        "http://127.0.0.1:8265",
-        description="Ray dashboard (Jobs API) address of the local head.",
-    )
-    kubernetes: KubernetesSpec | None = Field(
-        None, description="Settings of the kubernetes target; defaults apply when it is unset.")
+    runs_from_image: bool  # the job runs from its pushed image (the spec needs `image`)
+    shares_this_machine: bool  # the cluster reads this machine's files (local paths work)
+    starts_cluster: bool  # launch starts the cluster when none answers
+    trains_here: bool  # training runs on this machine (it needs the training stack)
 
-    @field_validator("address")
+
+class RayTargetSpec(Section):
+    """A Ray cluster through its Jobs API: the embedded head, or any cluster by address.
+
+    The embedded head runs on this machine (launch starts it when none answers); any other
+    address is an existing cluster. Kind `local` is this kind's old name, still accepted."""
+
+    kind: Literal["ray", "local"] = Field(
+        "ray", description="`ray`: a Ray cluster through its Jobs API; `local` is its old name "
+        "(still accepted).")
+    address: str | None = Field(
+        None, description="The Ray dashboard (Jobs API) address, e.g. http://10.0.0.5:8265. "
+        "Unset: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS, then LAUNCH_RAY_ADDRESS, then the "
+        "embedded head at http://127.0.0.1:8265. On loopback launch starts the head when none runs; any other "
+        "address is an existing cluster launch never starts or stops.")
+
+    @field_validator("kind")
     @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be the dashboard's http(s) URL, e.g. http://127.0.0.1:8265")
-        return value.rstrip("/")
+    def _one_name(cls, value: str) -> str:
+        return "ray"  # `local` is the deprecated alias
 
     @model_validator(mode="after")
-    def _kubernetes_settings(self) -> TargetSpec:
-        if self.kind == "kubernetes" and self.kubernetes is None:
-            self.kubernetes = KubernetesSpec()
-        if self.kind != "kubernetes" and self.kubernetes is not None:
-            raise ValueError("kubernetes: used only with kind: kubernetes")
+    def _resolve_address(self) -> RayTargetSpec:
+        """Where the Ray Jobs CLI looks, in its order, then launch's embedded head."""
+        named, value = "address", self.address
+        for variable in ADDRESS_VARIABLES:
+            if value is None and os.environ.get(variable):
+                named, value = variable, os.environ[variable]
+        value = value or DEFAULT_ADDRESS
+        if not HTTP_URL.match(value):
+            raise located("target.address", f"{named} {value!r} is not a Ray dashboard URL: "
+                          "launch submits through the Jobs API at http(s)://HOST:PORT (8265 "
+                          "by default)")
+        self.address = value.rstrip("/")
         return self
 
     @property
-    def endpoint(self) -> str:
-        """Where launch reaches the target: the dashboard URL, or kubernetes://NAMESPACE/CONTEXT
-        (an empty context is the current one)."""
-        if self.kubernetes is None:
-            return self.address
-        return f"kubernetes://{self.kubernetes.namespace}/{self.kubernetes.context or ''}"
+    def capabilities(self) -> Capabilities:
+        here = is_loopback_url(self.address)
+        return Capabilities(runs_from_image=False, shares_this_machine=here,
+                            starts_cluster=here, trains_here=here)
+
+    @property
+    def where(self) -> str:
+        return self.address
+
+
+class KubernetesTargetSpec(Section):
+    """A KubeRay RayJob per run, in a namespace of a kubeconfig context."""
+
+    kind: Literal["kubernetes"] = Field(
+        "kubernetes", description="`kubernetes`: a KubeRay RayJob (needs `image` and s3:// "
+        "storage).")
+    kubernetes: KubernetesSpec = Field(
+        default_factory=KubernetesSpec, description="Settings of the kubernetes target.")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(runs_from_image=True, shares_this_machine=False,
+                            starts_cluster=False, trains_here=False)
+
+    @property
+    def where(self) -> str:
+        return f"namespace {self.kubernetes.namespace} of context " \
+            f"{self.kubernetes.context or '(current)'}"
+
+
+# The kinds a job file may name; launcher/targets/__init__.py maps each to its implementation.
+TargetSpec = Annotated[Union[RayTargetSpec, KubernetesTargetSpec], Field(discriminator="kind")]
+KINDS = ("ray", "kubernetes")
+
+
+def default_kind(target: object) -> object:
+    """A `target` section without `kind` is a Ray target, as it always was."""
+    if isinstance(target, dict) and "kind" not in target:
+        return {**target, "kind": "ray"}
+    return target
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")

@@ -1,22 +1,58 @@
-"""Where jobs run. One small interface (base.Target), one module per kind."""
+"""Where jobs run: one registry of target kinds, one module per kind.
+
+A kind is its settings model in launcher/spec/target.py (a member of the `target` union, with
+its declared Capabilities) and a Target subclass here. Adding a kind is one module and one line
+in TARGETS; docs/ARCHITECTURE.md walks through it.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
+from pydantic import TypeAdapter, ValidationError
+
+from launcher.errors import LaunchError
+from launcher.spec.target import KINDS, RayTargetSpec, TargetSpec, default_kind
 from launcher.targets.base import Target
 
+# kind → "module:class", imported on first use (the kubernetes client is heavy).
+TARGETS = {
+    "ray": "launcher.targets.ray:RayTarget",
+    "kubernetes": "launcher.targets.kubernetes:KubernetesTarget",
+}
+assert tuple(TARGETS) == KINDS, "every kind the spec admits has an implementation"
 
-def make_target(kind: str, address: str) -> Target:
-    """The target of a spec (`target.kind`, `target.endpoint`) or of a recorded run.
 
-    `address` is TargetSpec.endpoint: the Ray dashboard URL for `local`,
-    kubernetes://NAMESPACE/CONTEXT for `kubernetes`.
-    """
-    if kind == "local":
-        from launcher.targets.local import LocalTarget
+def make_target(settings: TargetSpec) -> Target:
+    """The target a spec's (or a run record's) `target` settings describe."""
+    try:
+        path = TARGETS[settings.kind]
+    except KeyError:
+        raise LaunchError(f"unknown target kind `{settings.kind}`; the kinds are: "
+                          f"{', '.join(TARGETS)}") from None
+    module, name = path.split(":")
+    return getattr(import_module(module), name)(settings)
 
-        return LocalTarget(address)
-    if kind == "kubernetes":
-        from launcher.targets.kubernetes import KubernetesTarget
 
-        return KubernetesTarget.from_endpoint(address)
-    raise AssertionError(f"unknown target kind {kind!r}: the spec admits only implemented kinds")
+def target_settings(data: dict) -> TargetSpec:
+    """`target` settings from plain data (a run record, CLI flags), validated as in a job file."""
+    try:
+        return TypeAdapter(TargetSpec).validate_python(default_kind(data))
+    except ValidationError as err:
+        problem = err.errors(include_url=False)[0]
+        if problem["type"] == "union_tag_invalid":
+            raise LaunchError(f"unknown target kind `{data.get('kind')}`; the kinds are: "
+                              f"{', '.join(TARGETS)}") from None
+        where = ".".join(["target", *(str(part) for part in problem["loc"][1:])])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = f"the {data.get('kind')} target has no such setting"
+        raise LaunchError(f"{where}: {message}") from None
+
+
+def ray_address(explicit: str | None = None) -> str:
+    """The Ray dashboard address a command without a job file uses: `explicit` (--address),
+    else RAY_API_SERVER_ADDRESS, RAY_ADDRESS, LAUNCH_RAY_ADDRESS, the embedded head's."""
+    settings = target_settings({"kind": "ray", "address": explicit})
+    assert isinstance(settings, RayTargetSpec)
+    return settings.address

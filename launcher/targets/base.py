@@ -6,9 +6,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from launcher.layout import RunLayout
 from launcher.spec.models import JobSpec
+from launcher.spec.target import Capabilities, TargetSpec
+
+if TYPE_CHECKING:
+    from launcher.doctor import Check
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -24,9 +29,27 @@ class JobInfo:
 
 
 class Target(ABC):
-    # True where the job runs from its pushed image (the spec needs an `image` section);
-    # False where launch ships the code with the Ray job instead.
-    runs_from_image: bool = False
+    """One kind of cluster, built from its `target` settings (launcher/spec/target.py)."""
+
+    # True where `dashboard()` forwards a port that lasts only while its block runs.
+    forwards_dashboard: bool = False
+
+    def __init__(self, settings: TargetSpec):
+        self.settings = settings
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.settings.capabilities
+
+    @abstractmethod
+    def checks(self, image_ray_version: str | None) -> list[Check]:
+        """`launch doctor`'s checks of this cluster: reachable, allowed, Ray versions."""
+
+    def describe(self, spec: JobSpec, layout: RunLayout, run_id: str,
+                 image: str | None) -> str:
+        """What `submit --dry-run` prints: what submit would create (here: the resolved spec
+        the job reads)."""
+        return spec.model_dump_json(indent=2) + "\n"
 
     @abstractmethod
     def prepare(self) -> None:
@@ -37,8 +60,8 @@ class Target(ABC):
                image: str | None = None) -> None:
         """Start `python -m jobs.run --spec <run>/spec.json` as job `run_id` with `env`.
 
-        `image` is the pushed job image (`repo:tag`) when the spec has an `image` section;
-        targets that run from an image need it, the local target ships code without one.
+        `image` is the pushed job image (`repo:tag`) when the target runs from an image
+        (capabilities.runs_from_image); the others ship the code with the Ray job.
         """
 
     @abstractmethod

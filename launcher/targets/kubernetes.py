@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
@@ -21,39 +22,52 @@ from launcher.errors import LaunchError
 from launcher.kube import names, tokens
 from launcher.kube.client import Cluster
 from launcher.kube.portforward import PortForward
-from launcher.kube.render import render_manifests
+from launcher.kube.render import manifests_yaml, render_manifests
 from launcher.kube.status import PodProblem, job_info, pod_problem
 from launcher.layout import RunLayout
 from launcher.spec.models import JobSpec
+from launcher.spec.target import KubernetesTargetSpec
 from launcher.targets.base import TERMINAL_STATES, JobInfo, Target
 
-SCHEME = "kubernetes://"
+if TYPE_CHECKING:
+    from launcher.doctor import Check
+
 DASHBOARD_PORT = 8265
 POLL_S = 2.0
 
 
 class KubernetesTarget(Target):
-    runs_from_image = True
+    forwards_dashboard = True
+    def __init__(self, settings: KubernetesTargetSpec):
+        super().__init__(settings)
+        self.cluster = Cluster(settings.kubernetes.namespace, settings.kubernetes.context)
 
-    def __init__(self, namespace: str, context: str | None):
-        self.cluster = Cluster(namespace, context)
-
-    @classmethod
-    def from_endpoint(cls, endpoint: str) -> KubernetesTarget:
-        """From TargetSpec.endpoint: kubernetes://NAMESPACE/CONTEXT (empty: current context)."""
-        namespace, _, context = endpoint.removeprefix(SCHEME).partition("/")
-        return cls(namespace, context or None)
+    def describe(self, spec: JobSpec, layout: RunLayout, run_id: str,
+                 image: str | None) -> str:
+        """The RayJob (and token Secret) manifests, with the image tag the build would push."""
+        assert image is not None, "a target that runs from an image is described with it"
+        return manifests_yaml(spec, layout, run_id, image)
 
     def prepare(self) -> None:
         self.cluster.list_rayjobs(names.SELECTOR, limit=1)  # reachable, KubeRay, allowed
+
+    def checks(self, image_ray_version: str | None) -> list[Check]:
+        """The kube context answers, has KubeRay's RayJob API, lets launch list RayJobs; each
+        run's head runs the image's Ray, which launch talks to with its own."""
+        from launcher.doctor import attempt, image_ray
+
+        where = f"kubernetes {self.settings.where}"
+        return [attempt(where, self.prepare, "API reachable, KubeRay RayJob API installed",
+                        "set KUBECONFIG or target.kubernetes.context; install KubeRay with "
+                        "k8s/install-kuberay.sh and the launcher Role in "
+                        "k8s/launcher-rbac.yaml"),
+                image_ray(image_ray_version)]
 
     def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
                image: str | None = None) -> None:
         # `env` points at a credentials file on this machine; pods get the same variables
         # from the spec and the credentials from target.kubernetes.storage_secret.
-        if image is None:
-            raise LaunchError("the kubernetes target runs the job's image: add an `image` "
-                              "section to the job file")
+        assert image is not None, "api.submit builds the image of targets that run from one"
         kube = spec.target.kubernetes
         token = secrets.token_urlsafe(32)
         manifests = render_manifests(spec, layout, run_id, image, token=token)
@@ -146,7 +160,7 @@ class KubernetesTarget(Target):
     def dashboard_url(self, run_id: str | None = None) -> str:
         """The dashboard's in-cluster address (`dashboard()` forwards it to this machine)."""
         if run_id is None:
-            return f"{SCHEME}{self.cluster.namespace}/{self.cluster.context or ''}"
+            return self.settings.where
         url = self._rayjob(names.rayjob_name(run_id)).get("status", {}).get("dashboardURL")
         return f"http://{url}" if url else f"(not yet: the Ray cluster of {run_id} is starting)"
 
@@ -161,14 +175,14 @@ class KubernetesTarget(Target):
     @contextmanager
     def _jobs_api(self, rayjob: dict):
         """The run's Ray Jobs API on a local port, with the run's token."""
-        from launcher.targets.local import LocalTarget
+        from launcher.targets.ray import RayTarget
 
         name = rayjob["metadata"]["name"]
         with PortForward(self.cluster, self._head_pod(rayjob), DASHBOARD_PORT) as forward:
             token = tokens.load(self.cluster.namespace, name)
             if token:
                 ray_auth.remember(forward.url, token)
-            yield LocalTarget(forward.url)
+            yield RayTarget.at(forward.url)
 
     def _head_pod(self, rayjob: dict) -> str:
         cluster = rayjob.get("status", {}).get("rayClusterName")

@@ -88,7 +88,7 @@ def test_output_json_is_one_document_on_stdout_for_results_and_errors(cli, tmp_p
     valid = cli("validate", job, "-o", "json")
     assert valid.returncode == 0, valid.stderr
     assert json.loads(valid.stdout) == {"file": str(job), "valid": True, "name": "quickstart",
-                                        "target": "local"}
+                                        "target": "ray"}
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: Bad_Name\nmodel: {name_or_path: gpt2}\n")

@@ -3,14 +3,15 @@ line a user gets when no cluster can be reached (real kubeconfig files, a real c
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
 import yaml
 
 from launcher.errors import LaunchError
-from launcher.spec.target import TargetSpec
-from launcher.targets import make_target
+from launcher.spec.target import KubernetesTargetSpec
+from launcher.targets import make_target, target_settings
 from launcher.targets.kubernetes import KubernetesTarget
 
 
@@ -21,22 +22,19 @@ from launcher.targets.kubernetes import KubernetesTarget
     ({"context": "arn:aws:eks:eu-west-1:123456789012:cluster/gpu"}, "default",
      "arn:aws:eks:eu-west-1:123456789012:cluster/gpu"),
 ])
-def test_a_recorded_runs_endpoint_leads_back_to_its_namespace_and_context(
+def test_a_recorded_runs_target_leads_back_to_its_namespace_and_context(
         settings, namespace, context):
-    target_spec = TargetSpec(kind="kubernetes", kubernetes=settings)
-    target = make_target("kubernetes", target_spec.endpoint)
+    spec_target = KubernetesTargetSpec(kubernetes=settings)
+    recorded = json.loads(json.dumps(spec_target.model_dump(mode="json")))  # as runs.save
+    target = make_target(target_settings(recorded))
     assert isinstance(target, KubernetesTarget)
     assert (target.cluster.namespace, target.cluster.context) == (namespace, context)
-
-
-def test_local_targets_keep_their_dashboard_address():
-    assert TargetSpec().endpoint == "http://127.0.0.1:8265"
 
 
 def test_no_kubeconfig_is_one_actionable_line(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
     with pytest.raises(LaunchError) as caught:
-        KubernetesTarget("default", None).prepare()
+        KubernetesTarget(KubernetesTargetSpec()).prepare()
     assert "kubeconfig" in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -52,7 +50,7 @@ def test_an_unreachable_api_server_is_one_actionable_line(tmp_path, monkeypatch)
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("KUBECONFIG", str(path))
     with pytest.raises(LaunchError) as caught:
-        KubernetesTarget("default", None).prepare()
+        KubernetesTarget(KubernetesTargetSpec()).prepare()
     assert "cannot reach the Kubernetes API" in str(caught.value)
 
 
@@ -62,5 +60,5 @@ def test_an_unknown_context_is_named(tmp_path, monkeypatch):
                                     "users": [], "contexts": []}))
     monkeypatch.setenv("KUBECONFIG", str(path))
     with pytest.raises(LaunchError) as caught:
-        KubernetesTarget("default", "kind-nope").prepare()
+        KubernetesTarget(KubernetesTargetSpec(kubernetes={"context": "kind-nope"})).prepare()
     assert "kind-nope" in str(caught.value)

@@ -15,6 +15,7 @@ from launcher.errors import LaunchError
 from launcher.kube import names
 from launcher.kube.client import GROUP, RAYJOBS, VERSION
 from launcher.kube.render import render_rayjob
+from launcher.spec.target import KubernetesTargetSpec
 from launcher.targets.kubernetes import KubernetesTarget
 
 NAMESPACE = os.environ.get("LAUNCH_TEST_NAMESPACE", "default")
@@ -22,7 +23,7 @@ NAMESPACE = os.environ.get("LAUNCH_TEST_NAMESPACE", "default")
 
 @pytest.fixture(scope="module")
 def target() -> KubernetesTarget:
-    target = KubernetesTarget(NAMESPACE, None)
+    target = KubernetesTarget(KubernetesTargetSpec(kubernetes={"namespace": NAMESPACE}))
     try:
         from kubernetes import client
 

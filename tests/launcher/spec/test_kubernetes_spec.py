@@ -25,7 +25,7 @@ CASES = [
     ("needs-s3-storage", BASE + IMAGE + "storage:\n  uri: ./runs\n" + KUBE, "uri: ./runs",
      "needs storage.uri on s3://"),
     ("settings-only-with-kubernetes", BASE + "target:\n  kubernetes:\n    namespace: x\n",
-     "target:", "kubernetes: used only with kind: kubernetes"),
+     "kubernetes:", "`kubernetes` belongs to kind kubernetes"),
     ("namespace-is-a-dns-label", BASE + IMAGE + S3 + KUBE + "  kubernetes:\n    namespace: My_NS\n",
      "namespace: My_NS", "should match pattern"),
     ("memory-is-a-quantity", BASE + IMAGE + S3 + KUBE + "  kubernetes:\n    worker_memory: 4GB\n",

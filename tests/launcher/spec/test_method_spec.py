@@ -56,7 +56,8 @@ CASES = [
      "num_virtual_token", "did you mean `num_virtual_tokens`? allowed keys: type, "
      "num_virtual_tokens, prefix_projection"),
     ("key-of-another-method", "method:\n  type: lora\n  layer_lr_decay: 0.9\n",
-     "layer_lr_decay", "unknown key; allowed keys: type, r, alpha"),
+     "layer_lr_decay", "unknown key; `layer_lr_decay` belongs to type full or freeze; "
+     "allowed keys: type, r, alpha"),
     ("lora-rank-zero", "method:\n  type: lora\n  r: 0\n", "r: 0", "greater than or equal to 1"),
     ("ia3-feedforward-outside-targets", "method:\n  type: ia3\n  target_modules: [c_attn]\n"
      "  feedforward_modules: [c_fc]\n", "method:",

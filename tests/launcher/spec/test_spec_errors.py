@@ -71,7 +71,7 @@ CASES = [
     ("tab-indentation", VALID + "training:\n\tepochs: 1\n", "\tepochs", "invalid YAML"),
     ("top-level-list", "- name: x\n", "- name: x", "expected a mapping"),
     ("target-address-not-http", VALID + "target:\n  address: 127.0.0.1:8265\n", "address:",
-     "must be the dashboard's http(s) URL"),
+     "address '127.0.0.1:8265' is not a Ray dashboard URL"),
     ("lora-target-modules-wrong-type", VALID + "method:\n  target_modules: 5\n",
      "target_modules", "valid list"),
 ]

@@ -1,7 +1,9 @@
-"""The local target: a Ray head on this machine, used through the Ray Jobs API.
+"""The ray target: a Ray cluster used through its Jobs API, as `ray job submit` uses it.
 
-Submitting goes through `JobSubmissionClient` exactly as to a remote cluster, so the local
-path exercises the remote one; the only local part is starting the head when none answers.
+The embedded head (an address on loopback) goes through `JobSubmissionClient` exactly as a
+remote cluster does, so the local path exercises the remote one; the only local part is
+starting the head when none answers (capabilities.starts_cluster). launch never starts or stops
+a cluster at any other address.
 """
 
 from __future__ import annotations
@@ -10,31 +12,50 @@ import asyncio
 import shlex
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from launcher import local_head, ray_auth
 from launcher.errors import LaunchError
 from launcher.layout import SPEC, RunLayout
 from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
+from launcher.spec.target import RayTargetSpec
 from launcher.targets.base import JobInfo, Target
+
+if TYPE_CHECKING:
+    from launcher.doctor import Check
 
 # Ray's Jobs API answers HTTP 500 with this when its job agent did not answer within 10 s.
 NO_AGENT = "No available agent to submit job"
 AGENT_WAIT_S = 60
 
 
-class LocalTarget(Target):
-    def __init__(self, address: str):
-        self.address = address.rstrip("/")
+class RayTarget(Target):
+    def __init__(self, settings: RayTargetSpec):
+        super().__init__(settings)
+        self.address = settings.address
         self._client = None
+
+    @classmethod
+    def at(cls, address: str) -> RayTarget:
+        return cls(RayTargetSpec(address=address))
 
     def prepare(self) -> None:
         code = local_head.probe(self.address, ray_auth.headers_for(self.address))
-        if code is None:
+        if code is None and self.capabilities.starts_cluster:
             local_head.start(self.address)
+        elif code is None:
+            raise LaunchError(f"no Ray head answers at {self.address}; launch starts heads "
+                              "only on this machine: check the address and that the cluster's "
+                              "dashboard is reachable from here")
         elif code in (401, 403):
             raise LaunchError(f"the Ray head at {self.address} refused the token (HTTP {code}); "
                               "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH to its token")
+
+    def checks(self, image_ray_version: str | None) -> list[Check]:
+        from launcher.doctor import ray_head
+
+        return [ray_head(self.address, image_ray_version, self.capabilities.starts_cluster)]
 
     def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
                image: str | None = None) -> None:
@@ -105,8 +126,9 @@ class LocalTarget(Target):
                 self._client = JobSubmissionClient(self.address,
                                                    headers=ray_auth.headers_for(self.address))
             except ConnectionError:
-                raise LaunchError(f"no Ray head answers at {self.address}; start one with "
-                                  "`launch local up` or pass --address") from None
+                hint = ("start one with `launch local up` or pass --address"
+                        if self.capabilities.starts_cluster else "is the address right?")
+                raise LaunchError(f"no Ray head answers at {self.address}; {hint}") from None
             except AuthenticationError:
                 raise LaunchError(f"the Ray head at {self.address} needs its token: set "
                                   "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (a head launch started "

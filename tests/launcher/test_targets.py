@@ -1,0 +1,139 @@
+"""The target registry and the `target` union: which kinds exist, what each declares it needs,
+where a Ray target's address comes from, and runs recorded before the registry."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import pytest
+import yaml
+
+from conftest import EXAMPLES, free_port
+from launcher import api, runs
+from launcher.errors import LaunchError
+from launcher.spec.load import load_spec
+from launcher.spec.target import KINDS, TargetSpec
+from launcher.targets import TARGETS, make_target, ray_address, target_settings
+from launcher.targets.kubernetes import KubernetesTarget
+from launcher.targets.ray import RayTarget
+
+ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS", "LAUNCH_RAY_ADDRESS")
+
+
+@pytest.fixture(autouse=True)
+def no_address_variables(monkeypatch):
+    for name in ADDRESS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def job(tmp_path, target: dict, storage: str | None = None) -> typing.Any:
+    spec = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+    spec["model"]["name_or_path"] = "gpt2"
+    spec["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
+    spec["storage"]["uri"] = storage or str(tmp_path / "runs")
+    spec["target"] = target
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_every_kind_the_spec_admits_has_one_implementation():
+    members = typing.get_args(typing.get_args(TargetSpec)[0])
+    named = {kind for member in members
+             for kind in typing.get_args(member.model_fields["kind"].annotation)}
+    assert set(TARGETS) == set(KINDS) == named - {"local"}  # `local`: the old name of `ray`
+    assert isinstance(make_target(target_settings({})), RayTarget)
+    assert isinstance(make_target(target_settings({"kind": "kubernetes"})), KubernetesTarget)
+
+
+def test_an_unknown_kind_names_the_valid_ones(tmp_path, cli):
+    with pytest.raises(LaunchError, match="unknown target kind `slurm`; the kinds are: ray, "
+                       "kubernetes"):
+        target_settings({"kind": "slurm"})
+    result = cli("validate", job(tmp_path, {"kind": "slurm"}))
+    assert result.returncode == 2
+    assert "target.kind: unknown kind `slurm`; one of: ray, local, kubernetes" in result.stderr
+
+
+def test_local_is_the_old_name_of_ray(tmp_path):
+    spec = load_spec(job(tmp_path, {"kind": "local"}))
+    assert spec.target.kind == "ray" and spec.target.address == "http://127.0.0.1:8265"
+
+
+def test_the_address_comes_from_the_flag_the_file_then_rays_variables(tmp_path, monkeypatch):
+    file_address = {"kind": "ray", "address": "http://127.0.0.1:9001"}
+    monkeypatch.setenv("LAUNCH_RAY_ADDRESS", "http://127.0.0.1:9004")
+    assert ray_address() == "http://127.0.0.1:9004"
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:9003")
+    assert ray_address() == "http://127.0.0.1:9003"
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:9002")
+    assert ray_address() == "http://127.0.0.1:9002"
+    assert load_spec(job(tmp_path, file_address)).target.address == "http://127.0.0.1:9001"
+    flag = {"target": {"address": "http://127.0.0.1:9000/"}}
+    assert load_spec(job(tmp_path, file_address), flag).target.address == \
+        "http://127.0.0.1:9000"
+
+
+def test_a_ray_client_address_in_ray_address_is_named(tmp_path, cli, monkeypatch):
+    """RAY_ADDRESS often holds a Ray Client (ray://) or GCS address: not the Jobs API."""
+    monkeypatch.setenv("RAY_ADDRESS", "ray://10.0.0.5:10001")
+    result = cli("validate", job(tmp_path, {"kind": "ray"}))
+    assert result.returncode == 2
+    assert "target.address: RAY_ADDRESS 'ray://10.0.0.5:10001' is not a Ray dashboard URL" \
+        in result.stderr and result.stderr.count("\n") == 1
+    with pytest.raises(LaunchError, match="RAY_ADDRESS 'ray://10.0.0.5:10001'"):
+        ray_address()
+
+
+@pytest.mark.parametrize("address,here", [
+    ("http://127.0.0.1:8265", True), ("http://localhost:8265", True),
+    ("http://[::1]:8265", True), ("http://10.0.0.5:8265", False),
+    ("https://ray.example.com", False)])
+def test_only_a_loopback_address_is_this_machine(address, here):
+    needs = target_settings({"address": address}).capabilities
+    assert (needs.starts_cluster, needs.trains_here, needs.shares_this_machine) == (here,) * 3
+    assert not needs.runs_from_image
+
+
+def test_a_cluster_elsewhere_needs_s3_storage(tmp_path, cli):
+    result = cli("validate", job(tmp_path, {"address": "http://10.0.0.5:8265"}))
+    assert result.returncode == 2
+    assert "storage.uri: kind ray needs storage.uri on s3:// (the cluster at " \
+        "http://10.0.0.5:8265 cannot reach a folder on this machine)" in result.stderr
+    remote = job(tmp_path, {"address": "http://10.0.0.5:8265"}, storage="s3://bucket/runs")
+    assert cli("validate", remote).returncode == 0
+
+
+def test_launch_never_starts_a_head_for_an_address_elsewhere(launch_home):
+    """0.0.0.0 reaches this machine without being a loopback name, so launch treats it as
+    another cluster: nothing answers on the port, and no head is started there."""
+    target = RayTarget.at(f"http://0.0.0.0:{free_port()}")
+    with pytest.raises(LaunchError, match="launch starts heads only on this machine"):
+        target.prepare()
+    assert not (launch_home / "ray").exists()
+
+
+@pytest.mark.parametrize("old,settings", [
+    ({"target": "local", "address": "http://127.0.0.1:8265"},
+     {"kind": "ray", "address": "http://127.0.0.1:8265"}),
+    ({"target": "kubernetes", "address": "kubernetes://ml/arn:aws:eks:x:1:cluster/gpu"},
+     {"kind": "kubernetes", "kubernetes": {"namespace": "ml",
+                                           "context": "arn:aws:eks:x:1:cluster/gpu"}})])
+def test_runs_recorded_before_the_registry_still_load(launch_home, old, settings):
+    record = {"run_id": "old-run", "job_name": "old", "run_dir": "/tmp/x", "storage": {},
+              "submitted_at": 1.0, **old}
+    (launch_home / "runs").mkdir(exist_ok=True)
+    (launch_home / "runs" / "old-run.json").write_text(json.dumps(record))
+    loaded = runs.load("old-run")
+    assert target_settings(loaded.target) == target_settings(settings)
+
+
+def test_address_flag_on_a_kubernetes_run_is_one_line(launch_home):
+    runs.save(runs.RunRecord(run_id="kube-run", job_name="kube", run_dir="s3://b/x",
+                             target={"kind": "kubernetes"}, storage={}, submitted_at=1.0))
+    with pytest.raises(LaunchError, match="target.address: the kubernetes target has no such "
+                       "setting"):
+        api.record("kube-run", address="http://127.0.0.1:8265")
+    moved = api.record("kube-run")
+    assert moved.target == {"kind": "kubernetes"}
