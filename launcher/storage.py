@@ -34,11 +34,15 @@ class Storage(ABC):
         """Names (relative to `uri`) of every object below it."""
 
     def download(self, uri: str, dest: Path, exclude: tuple[str, ...] = ()) -> int:
-        """Copy every object below `uri` (but names starting with `exclude`) into `dest`."""
+        """Copy every object below `uri` (but names starting with `exclude`) into `dest`.
+
+        Whoever can write into the bucket (every training pod) chooses the names: all are
+        checked to land inside `dest` before anything is written."""
         names = [name for name in self.list(uri) if not name.startswith(exclude)]
-        for name in names:
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            self.copy_to(f"{uri.rstrip('/')}/{name}", dest / name)
+        paths = [inside(dest, name, uri) for name in names]
+        for name, path in zip(names, paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.copy_to(f"{uri.rstrip('/')}/{name}", path)
         return len(names)
 
     @abstractmethod
@@ -57,6 +61,17 @@ class Storage(ABC):
         """Raise LaunchError unless objects can be written, read and deleted under `root`."""
 
 
+def inside(dest: Path, name: str, source: str) -> Path:
+    """`dest/name`, unless `name` is absolute, has a `..` segment or lands outside `dest`."""
+    parts = name.replace("\\", "/").split("/")
+    path = dest / name
+    root = dest.resolve()
+    if name.startswith("/") or ".." in parts or not path.resolve().is_relative_to(root):
+        raise LaunchError(f"refusing to download {source.rstrip('/')}/{name}: its name leads "
+                          f"outside {dest}; nothing was downloaded")
+    return path
+
+
 class LocalStorage(Storage):
     def read_text(self, uri: str) -> str | None:
         try:
@@ -69,8 +84,11 @@ class LocalStorage(Storage):
         Path(uri).write_text(text, encoding="utf-8")
 
     def list(self, uri: str) -> list[str]:
+        """Files below `uri`; a symlink counts only where it points inside the run folder."""
         root = Path(uri)
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        real = root.resolve()
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                      if p.is_file() and p.resolve().is_relative_to(real))
 
     def exists(self, uri: str) -> bool:
         return Path(uri).exists()
