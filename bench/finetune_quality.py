@@ -31,8 +31,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
-from common import EXAMPLES, CACHE, emit, launch, ray_head, write_job
+from common import CACHE, EXAMPLES, emit, launch, ray_head, write_job
 from training_overhead import without_ray
 
 sys.path.insert(0, str(EXAMPLES))

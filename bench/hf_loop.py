@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from launcher.layout import METRICS, RunLayout
+from launcher.contract import METRICS, RunLayout
 from launcher.spec.models import JobSpec
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from common import ROOT, emit, launch, ray_head, write_job
 
 from launcher import ray_auth
-from launcher.layout import SPEC, RunLayout
+from launcher.contract import SPEC, RunLayout
 from launcher.settings import JOB_PACKAGES
 
 POLL_S = 0.1

@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
 from common import EXAMPLES, ray_head, tiny_model
 
 

@@ -9,25 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from launcher.layout import METRICS
 from transformers import TrainerCallback
 
 from jobs.checkpoint_upload import upload_checkpoint
 from jobs.storage import RunStorage
-
-
-SHOWN = (("loss", "loss"), ("eval_loss", "eval_loss"), ("train_loss", "mean train loss"),
-         ("learning_rate", "lr"), ("tokens_per_s", "tokens/s"))
-
-
-def progress_line(record: dict, max_steps: int) -> str:
-    """`[launch] step 10/85 epoch 0.12 loss 5.386 lr 0.003 tokens/s 9852`"""
-    parts = [f"[launch] step {record['step']}/{max_steps}", f"epoch {record['epoch'] or 0:.2f}"]
-    for key, label in SHOWN:
-        if key in record:
-            value = record[key]
-            parts.append(f"{label} {value:.0f}" if key == "tokens_per_s" else f"{label} {value:.4g}")
-    return " ".join(parts)
+from launcher.contract import METRICS, log_line, progress_line
 
 
 class MetricsFileCallback(TrainerCallback):
@@ -149,8 +135,8 @@ class EarlyStopping(TrainerCallback):
             return control
         self.waited += 1
         if self.waited >= self.spec.patience and state.global_step < state.max_steps:
-            print(f"[launch] early stopping at step {state.global_step}: {self.spec.metric} "
-                  f"has not improved on {self.best:.4g} for {self.waited} evaluations",
+            print(log_line(f"early stopping at step {state.global_step}: {self.spec.metric} "
+                  f"has not improved on {self.best:.4g} for {self.waited} evaluations"),
                   flush=True)
             control.should_training_stop = True
             control.should_save = True
@@ -214,5 +200,5 @@ class ApplyLearningRate(TrainerCallback):
             group["lr"] *= ratio
             if "initial_lr" in group:
                 group["initial_lr"] *= ratio
-        print(f"[launch] learning rate {self.trained_with:.4g} -> {args.learning_rate:.4g} "
-              f"from step {state.global_step}", flush=True)
+        print(log_line(f"learning rate {self.trained_with:.4g} -> {args.learning_rate:.4g} "
+              f"from step {state.global_step}"), flush=True)

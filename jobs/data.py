@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher.spec.data import DataSpec, Task
-
 from jobs.cleaning import clean
+from launcher.spec.data import DataSpec, Task
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -13,9 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from launcher.layout import DRIVER_LOG
-
 from jobs.storage import RunStorage
+from launcher.contract import DRIVER_LOG, log_line
 
 
 class _Tee:
@@ -39,15 +38,15 @@ def driver_log(storage: RunStorage, every_s: float = 5.0):
     local = Path(tempfile.mkdtemp(prefix="launch-driver-")) / "driver.log"
     previous = storage.read_text(DRIVER_LOG)  # a resumed run's earlier attempts
     if previous:
-        local.write_text(previous + "\n[launch] ---- the run resumes in a new attempt ----\n",
-                         encoding="utf-8")
+        resumed = log_line("---- the run resumes in a new attempt ----")
+        local.write_text(f"{previous}\n{resumed}\n", encoding="utf-8")
     stop = threading.Event()
 
     def upload():
         try:
             storage.upload_file(local, DRIVER_LOG)
         except OSError as err:  # storage hiccups must not kill the job; the next try may work
-            sys.__stderr__.write(f"[launch] could not upload the driver log: {err}\n")
+            sys.__stderr__.write(log_line(f"could not upload the driver log: {err}") + "\n")
 
     def keep_uploading():
         while not stop.wait(every_s):

@@ -7,9 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from launcher.layout import METRICS, PLOTS, SUMMARY
-
 from jobs.storage import RunStorage
+from launcher.contract import METRICS, PLOTS, SUMMARY
 
 
 def export_model(saved: Path, out: Path, spec, task, tokenizer, labels: list[str] | None):

@@ -8,11 +8,19 @@ read by jobs.trainer's optimizer.
 
 from __future__ import annotations
 
-from launcher.spec.method import (FreezeSpec, FullSpec, IA3Spec, LoraSpec, MethodSpec,
-                                  PrefixTuningSpec, PromptTuningSpec, QLoraSpec,
-                                  modules_trained_in_full)
-
 from jobs.trainer import set_lr_multiplier
+from launcher.contract import log_line
+from launcher.spec.method import (
+    FreezeSpec,
+    FullSpec,
+    IA3Spec,
+    LoraSpec,
+    MethodSpec,
+    PrefixTuningSpec,
+    PromptTuningSpec,
+    QLoraSpec,
+    modules_trained_in_full,
+)
 
 COMPUTE_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 CLASSIFIER_TASK_TYPES = ("SEQ_CLS", "TOKEN_CLS")  # PEFT's task types with a classifier head
@@ -60,8 +68,8 @@ def apply_method(model, method: MethodSpec, peft_task_type: str):
     config = peft_config(method, peft_task_type, model.name_or_path)
     for name in targets_inside(model, getattr(method, "target_modules", None),
                                getattr(config, "modules_to_save", None) or []):
-        print(f"[launch] method.target_modules: {name} not adapted: it is inside a module "
-              "that trains in full (modules_to_save)", flush=True)
+        print(log_line(f"method.target_modules: {name} not adapted: it is inside a module "
+              "that trains in full (modules_to_save)"), flush=True)
     peft_model = get_peft_model(model, config)
     if isinstance(method, LoraSpec) and method.differential_lr:
         for name, param in peft_model.named_parameters():

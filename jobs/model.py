@@ -6,12 +6,11 @@ classifiers get their class names in the config, so the exported model carries t
 
 from __future__ import annotations
 
+from jobs.tasks import Task
+from jobs.tasks.chat import use_chat_template
 from launcher.spec.data import DataSpec
 from launcher.spec.method import MethodSpec
 from launcher.spec.models import ModelSpec
-
-from jobs.tasks import Task
-from jobs.tasks.chat import use_chat_template
 
 
 def load_tokenizer(spec: ModelSpec, data: DataSpec | None = None):

@@ -28,11 +28,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from launcher.spec.models import JobSpec
-from launcher.spec.tune import PBT_MUTABLE, TuneSpec
-
 from jobs.export import read_metrics, write_summary
 from jobs.storage import RunStorage
+from launcher.contract import log_line
+from launcher.spec.models import JobSpec
+from launcher.spec.tune import PBT_MUTABLE, TuneSpec
 
 POINTER = "pointer.json"  # in a Tune checkpoint: where the trial's Train checkpoint is
 PERTURBATIONS = "perturbations.json"  # in a trial's folder: every copy into this trial
@@ -149,5 +149,5 @@ def _record_copy(storage: RunStorage, source: dict, spec: JobSpec) -> None:
             "from_values": source["values"], "values": _mutable_values(spec)}
     if copy not in copies:
         storage.write_text(PERTURBATIONS, json.dumps(copies + [copy], indent=2))
-    print(f"[launch] PBT: continuing trial {source['trial_id']} from step {source['step']} "
-          f"with {json.dumps(copy['values'])}", flush=True)
+    print(log_line(f"PBT: continuing trial {source['trial_id']} from step {source['step']} "
+          f"with {json.dumps(copy['values'])}"), flush=True)

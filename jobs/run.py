@@ -1,7 +1,7 @@
 """The only way into a job: `python -m jobs.run --spec <run folder>/spec.json`.
 
 Reads the resolved spec (a local path or an s3:// URI), trains on the Ray cluster this process
-was submitted to, and leaves every result under the run's folder (see launcher.layout).
+was submitted to, and leaves every result under the run's folder (see launcher.contract).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import sys
 import time
 import traceback
 
-from launcher.layout import SPEC, RunLayout
-from launcher.spec.models import JobSpec
-
 from jobs.storage import RunStorage
+from launcher.contract import SPEC, RunLayout, log_line
+from launcher.spec.models import JobSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     storage = RunStorage(RunLayout.from_spec_uri(args.spec))
     text = storage.read_text(SPEC)
     if text is None:
-        print(f"[launch] FAILED: no spec at {args.spec}", file=sys.stderr)
+        print(log_line(f"FAILED: no spec at {args.spec}"), file=sys.stderr)
         return 2
     spec = JobSpec.model_validate_json(text)
 
@@ -53,20 +52,20 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
     try:
         summary = run(spec, storage)
     except _Stopped:
-        print("[launch] STOPPED", flush=True)
+        print(log_line("STOPPED"), flush=True)
         storage.write_status("STOPPED", ended_at=time.time())
         return 143
     except Exception as err:  # report every failure in status.json, then fail the Ray job
         traceback.print_exc()
         message = f"{type(err).__name__}: {err}".splitlines()[0]
-        print(f"[launch] FAILED: {message}", file=sys.stderr, flush=True)
+        print(log_line(f"FAILED: {message}"), file=sys.stderr, flush=True)
         storage.write_status("FAILED", error=message, ended_at=time.time())
         return 1
     from jobs.export import write_summary
 
     write_summary(storage, {**summary, "wall_time_s": time.time() - started})
     storage.write_status("SUCCEEDED", ended_at=time.time())
-    print(f"[launch] SUCCEEDED: results in {storage.layout.root}", flush=True)
+    print(log_line(f"SUCCEEDED: results in {storage.layout.root}"), flush=True)
     return 0
 
 
@@ -84,7 +83,7 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
         from jobs.model import load_tokenizer
 
         load_tokenizer(spec.model, spec.data)
-    print(f"[launch] data: {report['rows']} rows; dropped by cleaning: {report['dropped']}",
+    print(log_line(f"data: {report['rows']} rows; dropped by cleaning: {report['dropped']}"),
           flush=True)
 
     ray.init()

@@ -2,7 +2,8 @@
 
 S3 settings come from the standard AWS environment the launcher puts in the job's runtime env
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, and
-LAUNCH_S3_PATH_STYLE), so the same code reads spec.json before it knows the spec. Ray Train checkpoints go through the same filesystem.
+LAUNCH_S3_PATH_STYLE), so the same code reads spec.json before it knows the spec. Ray Train
+checkpoints go through the same filesystem.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.fs
 
-from launcher.layout import S3_PATH_STYLE_ENV, STATUS, RunLayout, merged_status
+from launcher.contract import S3_PATH_STYLE_ENV, STATUS, RunLayout, merged_status
 
 
 class RunStorage:

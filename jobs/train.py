@@ -14,10 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.layout import CHECKPOINTS, METRICS, MODEL, RunLayout
-from launcher.spec.models import JobSpec
-
 from jobs.storage import RunStorage
+from launcher.contract import CHECKPOINTS, METRICS, MODEL, RunLayout, log_line
+from launcher.spec.models import JobSpec
 
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of complete checkpoints
 
@@ -94,7 +93,7 @@ def _prune_unregistered_checkpoints(storage: RunStorage, folder: str) -> int:
     for info in storage.filesystem.get_file_info(selector):
         if info.type == pyarrow.fs.FileType.Directory and info.base_name not in registered:
             storage.filesystem.delete_dir(info.path)
-            print(f"[launch] removed the incomplete checkpoint {info.base_name}", flush=True)
+            print(log_line(f"removed the incomplete checkpoint {info.base_name}"), flush=True)
     return len(registered)
 
 
@@ -156,8 +155,13 @@ def train_worker(config: dict) -> dict:
     """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
     import ray.train
 
-    from jobs.callbacks import (ApplyLearningRate, EarlyStopping, MetricsFileCallback,
-                                ReportCheckpoint, ReportMetric)
+    from jobs.callbacks import (
+        ApplyLearningRate,
+        EarlyStopping,
+        MetricsFileCallback,
+        ReportCheckpoint,
+        ReportMetric,
+    )
     from jobs.export import export_model, sample_generations
     from jobs.methods import parameter_counts
     from jobs.metrics import EvalMetrics
@@ -248,8 +252,8 @@ def resume_training(trainer, checkpoint: str | None, last_step: int | None = Non
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
     except AlreadyTrained:
-        print(f"[launch] {checkpoint} is of the last step ({trainer.state.global_step}): "
-              "nothing left to train", flush=True)
+        print(log_line(f"{checkpoint} is of the last step ({trainer.state.global_step}): "
+              "nothing left to train"), flush=True)
 
 
 def _metrics_only(record: dict, prefix: str = "eval_") -> dict:
@@ -271,7 +275,7 @@ def _fetch_checkpoint(checkpoint, scratch: Path) -> str:
     from jobs.callbacks import ReportCheckpoint
 
     local = Path(checkpoint.to_directory(str(scratch / "resume")))
-    print(f"[launch] resuming from {checkpoint.path}", flush=True)
+    print(log_line(f"resuming from {checkpoint.path}"), flush=True)
     return str(local / ReportCheckpoint.CHECKPOINT_NAME)
 
 

@@ -20,13 +20,22 @@ from __future__ import annotations
 
 import json
 
-from launcher.layout import (BEST, CHECKPOINTS, MODEL, SPEC, SUMMARY, TRIALS, TUNE, RunLayout)
-from launcher.spec.models import JobSpec
-from launcher.spec.tune import TuneSpec
-
 from jobs import pbt
 from jobs.export import plot_sweep, read_metrics, write_summary
 from jobs.storage import RunStorage
+from launcher.contract import (
+    BEST,
+    CHECKPOINTS,
+    MODEL,
+    SPEC,
+    SUMMARY,
+    TRIALS,
+    TUNE,
+    RunLayout,
+    log_line,
+)
+from launcher.spec.models import JobSpec
+from launcher.spec.tune import TuneSpec
 
 
 def sweep(spec: JobSpec, storage: RunStorage) -> dict:
@@ -43,7 +52,7 @@ def sweep(spec: JobSpec, storage: RunStorage) -> dict:
 
     trainable = ray.tune.with_resources(trainable, {HEAD_NODE_RESOURCE_NAME: 0.001})
     if ray.tune.Tuner.can_restore(experiment, storage_filesystem=storage.filesystem):
-        print(f"[launch] resuming the sweep in {storage.layout.uri(TUNE)}", flush=True)
+        print(log_line(f"resuming the sweep in {storage.layout.uri(TUNE)}"), flush=True)
         # Finished and failed trials keep their results; unfinished ones start again, and each
         # one's Ray Train run picks up from its own latest checkpoint.
         tuner = ray.tune.Tuner.restore(experiment, trainable, resume_unfinished=True,
@@ -145,7 +154,7 @@ def _trial(config: dict, job: dict, run: str) -> None:
     trial_id = ray.tune.get_context().get_trial_id()
     storage = RunStorage(RunLayout(f"{run}/{TUNE}/{trial_id}"))
     storage.write_text(SPEC, spec.model_dump_json(indent=2))
-    print(f"[launch] trial {trial_id}: {json.dumps(_flat(config))}", flush=True)
+    print(log_line(f"trial {trial_id}: {json.dumps(_flat(config))}"), flush=True)
     tune = TuneSpec.model_validate(job["tune"])
     # Only a trial that ran to its end has a summary.json.
     if tune.pbt is not None:

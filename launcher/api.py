@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher import layout as files
+from launcher import contract as files
 from launcher import runs
+from launcher.contract import RunLayout, merged_status
 from launcher.errors import LaunchError
-from launcher.layout import RunLayout, merged_status
 from launcher.runs import RunRecord
 from launcher.spec.load import load_spec
 from launcher.spec.models import JobSpec, StorageSpec
@@ -65,7 +65,7 @@ def submit(job_file: str | Path, resume: str | None = None,
         spec, image = built.spec, built.reference  # the job reads its files from the image
     try:
         storage.write_text(layout.uri(files.SPEC), spec.model_dump_json(indent=2))
-        current = {} if not resume else _read_json(storage, layout.uri(files.STATUS))
+        current = {} if not resume else storage.read_json(layout.uri(files.STATUS), {})
         status = merged_status(current, "PENDING", run_id=run.run_id, attempt=run.attempt,
                                ray_job_id=run.ray_job_id, target=spec.target.kind,
                                address=spec.target.where, submitted_at=run.submitted_at,
@@ -141,7 +141,7 @@ def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:
     try:  # the cluster knows best; a cluster that is gone leaves status.json to tell
         state = target_of(run).info(run.ray_job_id).state
     except LaunchError:
-        state = _read_json(storage, RunLayout(run.run_dir).uri(files.STATUS)).get("state")
+        state = storage.read_json(RunLayout(run.run_dir).uri(files.STATUS), {}).get("state")
     if state not in ("FAILED", "STOPPED"):
         raise LaunchError(f"run {run.run_id} is {state or 'unknown'}; only a FAILED or "
                           "STOPPED run can be resumed")
@@ -201,7 +201,7 @@ def stop(run: RunRecord, timeout_s: float = 60) -> JobInfo:
     target_of(run).stop(run.ray_job_id)
     info = wait(run, timeout_s=timeout_s)
     storage, layout = storage_of(run), RunLayout(run.run_dir)
-    current = _read_json(storage, layout.uri(files.STATUS))
+    current = storage.read_json(layout.uri(files.STATUS), {})
     if info.state == "STOPPED" and current.get("state") != "STOPPED":
         status = merged_status(current, "STOPPED", ended_at=time.time())
         storage.write_text(layout.uri(files.STATUS), json.dumps(status, indent=2))
@@ -233,8 +233,8 @@ def results(run: RunRecord) -> Results:
     """The run's final numbers and where each artifact is, read from its storage alone."""
     storage = storage_of(run)
     layout = RunLayout(run.run_dir)
-    state = _read_json(storage, layout.uri(files.STATUS)).get("state", "UNKNOWN")
-    summary = _read_json(storage, layout.uri(files.SUMMARY))
+    state = storage.read_json(layout.uri(files.STATUS), {}).get("state", "UNKNOWN")
+    summary = storage.read_json(layout.uri(files.SUMMARY), {})
     names = storage.list(layout.root)
     present = {label: name for label, name in files.ARTIFACTS.items()
                if any(n == name or n.startswith(f"{name}/") for n in names)}
@@ -278,19 +278,9 @@ def stored_runs(uri: str, endpoint_url: str | None = None) -> list[StoredRun]:
         parts = name.split("/")
         if len(parts) == 3 and parts[2] == files.STATUS:
             layout = RunLayout.for_run(settings.uri, parts[0], parts[1])
-            status = _read_json(storage, layout.uri(files.STATUS))
-            summary = _read_json(storage, layout.uri(files.SUMMARY))
+            status = storage.read_json(layout.uri(files.STATUS), {})
+            summary = storage.read_json(layout.uri(files.SUMMARY), {})
             found.append(StoredRun(run_id=parts[1], job_name=parts[0],
                                    state=status.get("state", "UNKNOWN"),
                                    eval_loss=summary.get("eval_loss_after"), uri=layout.root))
     return found
-
-
-def _read_json(storage: Storage, uri: str) -> dict:
-    text = storage.read_text(uri)
-    if text is None:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is damaged") from None

@@ -1,41 +1,16 @@
 """A followed run's log on the terminal: the log lines, with a live training progress bar
 (step/total, loss, tokens/s, ETA) kept under them, parsed from the job's progress lines
-(`[launch] step 10/85 epoch 0.12 loss 5.386 lr 0.003 tokens/s 9852`, jobs/callbacks.py).
+(`[launch] step 10/85 epoch 0.12 loss 5.386 lr 0.003 tokens/s 9852`, launcher/contract.py).
 
 Only on a terminal: piped into a file or another program, the log passes through unchanged.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass
 from typing import TextIO
 
-PROGRESS_LINE = re.compile(r"\[launch\] step (?P<step>\d+)/(?P<total>\d+)\b(?P<rest>.*)")
-NUMBER = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?|nan|inf)"
-FIELDS = {"loss": re.compile(rf"(?<!\w)(?<!train )loss {NUMBER}"),
-          "eval_loss": re.compile(rf"\beval_loss {NUMBER}"),
-          "tokens_per_s": re.compile(rf"\btokens/s {NUMBER}")}
-
-
-@dataclass
-class StepReport:
-    step: int
-    total: int
-    loss: float | None = None
-    eval_loss: float | None = None
-    tokens_per_s: float | None = None
-
-
-def parse_progress(line: str) -> StepReport | None:
-    """The numbers of one progress line; None for any other log line."""
-    match = PROGRESS_LINE.search(line)
-    if match is None:
-        return None
-    found = {name: pattern.search(match["rest"]) for name, pattern in FIELDS.items()}
-    return StepReport(step=int(match["step"]), total=int(match["total"]),
-                      **{name: float(m[1]) for name, m in found.items() if m})
+from launcher.contract import StepReport, parse_progress
 
 
 class LogView:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from launcher import local_head
 
-
 # Tokens of heads launch reaches through a port-forward (the kubernetes target), by address.
 _forwarded: dict[str, str] = {}
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import json
 import os
 import secrets
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from launcher.contract import S3_PATH_STYLE_ENV
 from launcher.errors import LaunchError
-from launcher.layout import S3_PATH_STYLE_ENV
 from launcher.settings import launch_home
 from launcher.spec.models import StorageSpec
 
@@ -28,6 +29,17 @@ class Storage(ABC):
 
     @abstractmethod
     def write_text(self, uri: str, text: str) -> None: ...
+
+    def read_json(self, uri: str, missing=None):
+        """A JSON file of the run (`missing` when it is not there)."""
+        text = self.read_text(uri)
+        if text is None:
+            return missing
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is "
+                              "damaged") from None
 
     @abstractmethod
     def list(self, uri: str) -> list[str]:
@@ -131,7 +143,8 @@ class S3Storage(Storage):
     def read_text(self, uri: str) -> str | None:
         bucket, key = self.split(uri)
         try:
-            return self._call(self.client.get_object, Bucket=bucket, Key=key)["Body"].read().decode()
+            body = self._call(self.client.get_object, Bucket=bucket, Key=key)["Body"]
+            return body.read().decode()
         except _NotFound:
             return None
 
@@ -190,8 +203,12 @@ class S3Storage(Storage):
 
     def _call(self, method, *args, **kwargs):
         """One S3 call, with botocore's errors turned into one line a user can act on."""
-        from botocore.exceptions import (ClientError, EndpointConnectionError,
-                                         NoCredentialsError, ProfileNotFound)
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ProfileNotFound,
+        )
 
         where = self.settings.endpoint_url or "AWS S3"
         try:

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 
-from launcher.errors import LaunchError
-from launcher.layout import TRIALS, RunLayout
+from launcher.contract import TRIALS, RunLayout
 from launcher.storage import Storage
 
 
 def sweep_table(storage: Storage, run_dir: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """(headers, rows) of the trials table, sorted by the sweep's metric; no rows if the run
     is not a sweep (or its sweep has not ended yet)."""
-    uri = RunLayout(run_dir).uri(TRIALS)
-    text = storage.read_text(uri)
-    if text is None:
+    trials = storage.read_json(RunLayout(run_dir).uri(TRIALS))
+    if trials is None:
         return (), []
-    try:
-        trials = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise LaunchError(f"{uri} is not valid JSON ({err}); the run's storage is damaged") from None
     metric = next(key for key in trials[0] if key in ("eval_loss", "loss")) if trials else "metric"
     params = sorted({name for trial in trials for name in trial["config"]})
     headers = ("TRIAL", "STATE", metric.upper(), "STEPS", *params)

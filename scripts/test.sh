@@ -3,6 +3,7 @@
 # tools into .venv, then run every test (a real Ray head and real training included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 # Debian packages the tests use: a registry, buildah, podman (with runc) and debootstrap for the
 # image tests, iproute2 for the two-node test, g++ for the DeepSpeed ops training compiles.
 missing=$(for pkg in buildah podman runc docker-registry debootstrap iproute2 g++; do
@@ -16,4 +17,9 @@ if [ -n "$missing" ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[all,test]'
-exec .venv/bin/python -m pytest -v --durations=15 tests "$@"
+.venv/bin/ruff check .
+status=0
+.venv/bin/python -m pytest -v --durations=15 tests "$@" || status=$?
+elapsed=$((SECONDS - started))
+echo "scripts/test.sh: $((elapsed / 60)) min $((elapsed % 60)) s in all (install, lint, tests)"
+exit $status

@@ -59,7 +59,8 @@ def registry(tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.time() > deadline:
                 process.kill()
-                pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()}")
+                log = (folder / "registry.log").read_text()
+                pytest.fail(f"docker-registry did not start: {log}")
             time.sleep(0.2)
     yield host
     os.killpg(process.pid, signal.SIGTERM)

@@ -11,10 +11,9 @@ turn without looking at the turns after it.
 
 from __future__ import annotations
 
-from launcher.spec.chat import conversation_problem
-
 from jobs.data import DataError
 from jobs.tasks.base import IGNORE_INDEX
+from launcher.spec.chat import conversation_problem
 
 # A conversation every chat template renders: a template that cannot fails before any row.
 PROBE = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}]

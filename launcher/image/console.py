@@ -10,8 +10,7 @@ from launcher.image.build import Feedback
 
 def terminal_feedback() -> Feedback:
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     console = Console(stderr=True, highlight=False)
 

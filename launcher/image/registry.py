@@ -137,7 +137,8 @@ class Registry:
         try:
             with urllib.request.urlopen(request, timeout=120, context=self._tls()) as response:
                 if data is not None:
-                    self.bytes_sent += data.count if isinstance(data, _CountingReader) else len(data)
+                    counted = isinstance(data, _CountingReader)
+                    self.bytes_sent += data.count if counted else len(data)
                 return response.status, response.headers, response.read()
         except urllib.error.HTTPError as err:
             if err.code == 401 and not retried:

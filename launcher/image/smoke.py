@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from launcher import runs
+from launcher.contract import SPEC, RunLayout
 from launcher.errors import LaunchError
 from launcher.image.streaming import run_streaming
-from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
 
 SMOKE_STEPS = 2

@@ -21,8 +21,8 @@ from importlib.metadata import version
 
 import yaml
 
+from launcher.contract import SPEC, RunLayout
 from launcher.kube import names
-from launcher.layout import SPEC, RunLayout
 from launcher.spec.models import JobSpec
 from launcher.spec.target import KubernetesSpec
 from launcher.storage import s3_environment

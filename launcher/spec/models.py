@@ -17,8 +17,12 @@ from pydantic_core import PydanticCustomError
 from launcher.spec.base import Section, located
 from launcher.spec.data import DataSpec, Task
 from launcher.spec.export import ExportSpec, check_export_fits_method
-from launcher.spec.method import (LoraSpec, MethodSpec, check_method_fits_scale,
-                                  check_method_fits_task)
+from launcher.spec.method import (
+    LoraSpec,
+    MethodSpec,
+    check_method_fits_scale,
+    check_method_fits_task,
+)
 from launcher.spec.target import RayTargetSpec, TargetSpec, default_kind
 from launcher.spec.tune import TuneSpec
 

@@ -127,8 +127,8 @@ class RayTargetSpec(Section):
     address: str | None = Field(
         None, description="The Ray dashboard (Jobs API) address, e.g. http://10.0.0.5:8265. "
         "Unset: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS, then LAUNCH_RAY_ADDRESS, then the "
-        "embedded head at http://127.0.0.1:8265. On loopback launch starts the head when none runs; any other "
-        "address is an existing cluster launch never starts or stops.")
+        "embedded head at http://127.0.0.1:8265. On loopback launch starts the head when none "
+        "runs; any other address is an existing cluster launch never starts or stops.")
 
     @field_validator("kind")
     @classmethod

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from launcher.layout import RunLayout
+from launcher.contract import RunLayout
 from launcher.spec.models import JobSpec
 from launcher.spec.target import Capabilities, TargetSpec
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from launcher import ray_auth
+from launcher.contract import RunLayout
 from launcher.errors import LaunchError
 from launcher.kube import names, tokens
 from launcher.kube.client import Cluster
 from launcher.kube.portforward import PortForward
 from launcher.kube.render import manifests_yaml, render_manifests
 from launcher.kube.status import PodProblem, job_info, pod_problem
-from launcher.layout import RunLayout
 from launcher.spec.models import JobSpec
 from launcher.spec.target import KubernetesTargetSpec
 from launcher.targets.base import TERMINAL_STATES, JobInfo, Target

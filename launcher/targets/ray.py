@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from launcher import local_head, ray_auth
+from launcher.contract import SPEC, RunLayout
 from launcher.errors import LaunchError
-from launcher.layout import SPEC, RunLayout
 from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
 from launcher.spec.target import RayTargetSpec

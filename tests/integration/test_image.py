@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from bench.counting_proxy import CountingProxy
-from conftest import EXAMPLES
 from launcher.image.registry import Registry
+
+from conftest import EXAMPLES
 
 # The first test pays for the runtime build (pip installs the training stack): minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]

@@ -91,7 +91,8 @@ def test_storage_problems_fail_at_submit_before_any_ray_job(
         expected = (f"data.path s3://{s3_store.bucket}/datasets/missing.jsonl: no such object "
                     f"or folder at {s3_store.endpoint}")
     elif case == "missing-bucket":
-        storage, expected = {"uri": "s3://no-such-bucket/runs"}, "bucket `no-such-bucket` does not exist"
+        storage = {"uri": "s3://no-such-bucket/runs"}
+        expected = "bucket `no-such-bucket` does not exist"
     elif case == "wrong-secret":
         env, expected = {"AWS_SECRET_ACCESS_KEY": "wrong"}, "refused the S3 credentials"
     elif case == "no-credentials":

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES
 from launcher.spec.load import merge_overrides
 from launcher.spec.models import StorageSpec
 from launcher.storage import storage_for
 from launcher.sweep_results import sweep_table
+
+from conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
 

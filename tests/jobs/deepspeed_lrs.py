@@ -22,8 +22,12 @@ def main(model_path: str, stage: int, method: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1",
                       LOCAL_RANK="0", GLOO_SOCKET_IFNAME="lo")
     from pydantic import TypeAdapter
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        TrainingArguments,
+    )
 
     from jobs.deepspeed_config import deepspeed_config
     from jobs.methods import apply_method

@@ -9,12 +9,13 @@ import json
 import pytest
 import yaml
 
-from conftest import EXAMPLES
 from jobs.data import DataError, load_splits
 from jobs.model import load_tokenizer
 from jobs.tasks import IGNORE_INDEX, encode, task_for
 from launcher.spec.data import DataSpec
 from launcher.spec.models import JobSpec, ModelSpec
+
+from conftest import EXAMPLES
 
 CHAT = EXAMPLES / "data" / "debian_chat.jsonl"
 EXAMPLE = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())

@@ -14,7 +14,6 @@ import pytest
 import torch
 from pydantic import TypeAdapter
 
-from conftest import EXAMPLES
 from jobs.export import export_model
 from jobs.methods import MethodError, apply_method, model_load_kwargs, parameter_counts
 from jobs.model import load_model, load_tokenizer
@@ -22,6 +21,8 @@ from jobs.tasks import task_for
 from jobs.trainer import trainer_class
 from launcher.spec.method import MethodSpec
 from launcher.spec.models import JobSpec
+
+from conftest import EXAMPLES
 
 LR = 1e-3
 

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from conftest import EXAMPLES
 from jobs.data import DataError
 from jobs.tasks import IGNORE_INDEX, encode, label_names, task_for
 from launcher.spec.data import DataSpec
+
+from conftest import EXAMPLES
 
 SECTIONS = EXAMPLES / "data" / "debian_sections.jsonl"
 SYNOPSES = EXAMPLES / "data" / "debian_synopsis.jsonl"

@@ -43,7 +43,8 @@ def test_cli_start_imports_no_heavy_modules():
 def test_unknown_run_id_is_a_one_line_error(cli, launch_home):
     result = cli("results", "no-such-run")
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: unknown run id `no-such-run`; `launch list` shows the runs"
+    assert result.stderr.strip() == ("error: unknown run id `no-such-run`; `launch list` shows "
+                                     "the runs")
 
 
 def test_readme_reference_is_generated_from_the_schema(cli):

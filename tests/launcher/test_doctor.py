@@ -8,6 +8,7 @@ import os
 
 import pytest
 import yaml
+
 from conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import free_port
 from launcher.local_head import probe
+
+from conftest import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import re
 
-from launcher.progress import LogView, StepReport, parse_progress
+from launcher.contract import StepReport, parse_progress
+from launcher.progress import LogView
 
 LINES = [("(RayTrainWorker pid=42) [launch] step 10/80 epoch 0.12 loss 5.386 lr 0.003 "
           "tokens/s 9852"),

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from launcher import runs
+
 from support.s3_listing import CraftedBucket
 
 RUN = "sec-20261206-120000-abcdef"

@@ -9,7 +9,6 @@ import typing
 import pytest
 import yaml
 
-from conftest import EXAMPLES, free_port
 from launcher import api, runs
 from launcher.errors import LaunchError
 from launcher.spec.load import load_spec
@@ -17,6 +16,8 @@ from launcher.spec.target import KINDS, TargetSpec
 from launcher.targets import TARGETS, make_target, ray_address, target_settings
 from launcher.targets.kubernetes import KubernetesTarget
 from launcher.targets.ray import RayTarget
+
+from conftest import EXAMPLES, free_port
 
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS", "LAUNCH_RAY_ADDRESS")
 

@@ -19,13 +19,14 @@ import tarfile
 
 import pytest
 import yaml
-from kube_checks import SAMPLES, rayjob_validator, schema_errors
 
-from conftest import EXAMPLES
 from launcher.image.recipe import Recipe
 from launcher.image.registry import OCI_MANIFEST, Registry, sha256_digest
 from launcher.kube import names
 from launcher.spec.load import load_spec
+
+from conftest import EXAMPLES
+from kube_checks import SAMPLES, rayjob_validator, schema_errors
 from support.kube_api import KubeAPIStandIn
 
 pytestmark = pytest.mark.integration
@@ -192,5 +193,6 @@ def test_a_stuck_pod_ends_the_submission_with_its_event_and_leaves_nothing(
     assert error.count("\n") == 0, error
     assert "ImagePullBackOff: Failed to pull image" in error and "deleted" in error
     assert kube_api.names("rayjobs") == [] and kube_api.names("secrets") == []
-    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix=f"{kube_job.parent.name}/")
+    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket,
+                                               Prefix=f"{kube_job.parent.name}/")
     assert listed.get("KeyCount", 0) == 0

@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from kube_checks import rayjob_validator, schema_errors
 
-from conftest import EXAMPLES
 from launcher.image.build import plan_image
 from launcher.spec.load import load_spec
+
+from conftest import EXAMPLES
+from kube_checks import rayjob_validator, schema_errors
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 

@@ -9,13 +9,14 @@ import re
 
 import pytest
 import yaml
-from kube_checks import GOLDEN, kubernetes_validate_strict, rayjob_validator, schema_errors
 
+from launcher.contract import RunLayout
 from launcher.kube import names
 from launcher.kube.render import manifests_yaml, render_manifests, render_rayjob
-from launcher.layout import RunLayout
 from launcher.spec.load import merge_overrides
 from launcher.spec.models import JobSpec
+
+from kube_checks import GOLDEN, kubernetes_validate_strict, rayjob_validator, schema_errors
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 

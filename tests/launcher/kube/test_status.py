@@ -7,9 +7,10 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from kube_checks import SAMPLES, kubernetes_validate_strict, rayjob_validator, schema_errors
 
 from launcher.kube.status import job_info, pod_problem
+
+from kube_checks import SAMPLES, kubernetes_validate_strict, rayjob_validator, schema_errors
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 GRACE_S = 180

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import EXAMPLES
-from located import assert_one_located_line
 from launcher.spec.load import load_spec
 from launcher.spec.method import FreezeSpec, IA3Spec, LoraSpec, PromptTuningSpec, QLoraSpec
+
+from conftest import EXAMPLES
+from located import assert_one_located_line
 
 JOB = f"""\
 name: method-test

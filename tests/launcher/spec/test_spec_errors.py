@@ -84,7 +84,8 @@ def test_bad_spec_gives_located_one_line_error(tmp_path, cli, text, needle, word
 
 def test_every_problem_is_reported_at_once(tmp_path, cli):
     job = tmp_path / "job.yaml"
-    job.write_text(VALID + "training:\n  learning_rate: 0\n  epochs: -1\nscale:\n  num_workers: 0\n")
+    job.write_text(VALID + "training:\n  learning_rate: 0\n  epochs: -1\n"
+                   "scale:\n  num_workers: 0\n")
     result = cli("validate", job)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

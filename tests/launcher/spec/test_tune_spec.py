@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
+
+from launcher.spec.load import load_spec
 
 from conftest import EXAMPLES
 from located import assert_one_located_line
-from launcher.spec.load import load_spec
 
 JOB = f"""\
 name: sweep-test
