@@ -139,9 +139,9 @@ def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:
         raise LaunchError(f"run {run.run_id} belongs to job `{run.job_name}` in "
                           f"{run.storage['uri']}; resume it with that job's file")
     try:  # the cluster knows best; a cluster that is gone leaves status.json to tell
-        state = target_of(run).info(run.ray_job_id).state
+        state = status(run).state
     except LaunchError:
-        state = storage.read_json(RunLayout(run.run_dir).uri(files.STATUS), {}).get("state")
+        state = None
     if state not in ("FAILED", "STOPPED"):
         raise LaunchError(f"run {run.run_id} is {state or 'unknown'}; only a FAILED or "
                           "STOPPED run can be resumed")
@@ -167,7 +167,26 @@ def storage_of(run: RunRecord) -> Storage:
 
 
 def status(run: RunRecord) -> JobInfo:
-    return target_of(run).info(run.ray_job_id)
+    """The run's state from its cluster; when the cluster cannot tell (gone, unreachable), the
+    last state its storage recorded, marked as such (`source`)."""
+    try:
+        return target_of(run).info(run.ray_job_id)
+    except LaunchError as err:
+        stored = stored_status(run)
+        if stored is None:
+            raise
+        stored.message = f"live state unavailable ({err}); {stored.message}".rstrip("; ")
+        return stored
+
+
+def stored_status(run: RunRecord) -> JobInfo | None:
+    """The run's state as its status.json says (None when storage has none)."""
+    status = storage_of(run).read_json(RunLayout(run.run_dir).uri(files.STATUS))
+    if not status:
+        return None
+    return JobInfo(run_id=run.run_id, state=status.get("state", "UNKNOWN"),
+                   message=status.get("error", ""), start_time=status.get("started_at"),
+                   end_time=status.get("ended_at"), run_dir=run.run_dir, source="storage")
 
 
 def logs(run: RunRecord, follow: bool) -> Iterator[str]:
@@ -211,13 +230,21 @@ def stop(run: RunRecord, timeout_s: float = 60) -> JobInfo:
 def list_runs(address: str | None = None, namespace: str | None = None,
               context: str | None = None) -> list[JobInfo]:
     """The runs launch submitted to the Ray cluster at `address` (resolved as for a job), or,
-    given a namespace, the RayJobs it created there."""
+    given a namespace, the RayJobs it created there. When the cluster does not answer: the
+    runs submitted to it from this machine, as their storage recorded them."""
     if namespace:
         settings = {"kind": "kubernetes",
                     "kubernetes": {"namespace": namespace, "context": context}}
     else:
         settings = {"kind": "ray", "address": address}
-    return make_target(target_settings(settings)).list()
+    settings = target_settings(settings)
+    try:
+        return make_target(settings).list()
+    except LaunchError:
+        mine = [run for run in runs.all_records() if target_settings(run.target) == settings]
+        if not mine:
+            raise
+        return [info for info in map(stored_status, mine) if info is not None]
 
 
 @dataclass

@@ -232,7 +232,7 @@ def status(run_id: str = RunId, address: str = Address, output: Format = Output)
     run = api.record(run_id, address)
     info = api.status(run)
     lines = [f"{run.run_id}: {info.state}"]
-    if info.message and info.state != "SUCCEEDED":
+    if info.message and (info.state != "SUCCEEDED" or info.source == "storage"):
         lines.append(f"  {info.message.splitlines()[0]}")
     _emit(output, _run_info(run, info), lines)
 
@@ -283,6 +283,9 @@ def list_runs(
         _emit(output, stored, table(("RUN ID", "STATE", "EVAL LOSS", "RESULTS"), rows))
         return
     jobs = api.list_runs(address, namespace, context)
+    if any(job.source == "storage" for job in jobs) and output != Format.json:
+        typer.echo("the cluster does not answer: the runs submitted to it from here, as their "
+                   "storage recorded them", err=True)
     rows = [(job.run_id, job.state,
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
              job.run_dir or "") for job in jobs]

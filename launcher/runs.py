@@ -67,9 +67,13 @@ def load(run_id: str) -> RunRecord:
     return _from_json(json.loads(path.read_text()))
 
 
-def latest() -> RunRecord:
+def all_records() -> list[RunRecord]:
     folder = launch_home() / "runs"
-    records = [_from_json(json.loads(p.read_text())) for p in folder.glob("*.json")]
+    return [_from_json(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+def latest() -> RunRecord:
+    records = all_records()
     if not records:
         raise LaunchError("no runs yet; submit one with `launch submit JOB.yaml`")
     return max(records, key=lambda record: record.submitted_at)

@@ -30,6 +30,30 @@ pytest_plugins = ["image_fixtures", "task_models"]
 LAUNCH = [sys.executable, "-m", "launcher"]
 
 
+# The suite's time budget (README: Tests): a test over BUDGET_S carries @pytest.mark.long and its
+# docstring says why it needs the time; the summary lists every test over it.
+BUDGET_S = 120
+_seconds: dict[str, float] = {}  # set-up (its fixtures' share), call and teardown
+_marked_long: set[str] = set()
+
+
+def pytest_runtest_logreport(report):
+    _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+    if "long" in report.keywords:
+        _marked_long.add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    over = sorted(((s, n) for n, s in _seconds.items() if s > BUDGET_S), reverse=True)
+    if not over:
+        return
+    terminalreporter.section(f"tests over the {BUDGET_S} s budget")
+    for seconds, nodeid in over:
+        note = ("marked long" if nodeid in _marked_long
+                else "NOT marked long: mark it and say why, or make it cheaper")
+        terminalreporter.line(f"{seconds:6.0f} s  {nodeid}  ({note})")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,9 +2,10 @@
 
 No image can be pulled from the internet here, so the base image is a Debian rootfs made with
 debootstrap (Python in a venv at /opt/venv, like the Ray images' own Python on PATH), cached
-in LAUNCH_TEST_CACHE between runs on one machine. Everything in this file is plumbing for this
-machine (pip's local wheel mirror, vfs storage, chroot isolation, runc): none of it is in the
-Dockerfile users get.
+in LAUNCH_TEST_CACHE between runs on one machine. The base and the first build start in the
+background as the session starts (image_build), and the image tests run last. Everything in
+this file is plumbing for this machine (pip's local wheel mirror, vfs storage, chroot
+isolation, runc): none of it is in the Dockerfile users get.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import signal
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import free_port
+from conftest import EXAMPLES, LAUNCH, ROOT, free_port
 
 CACHE = Path(os.environ.get("LAUNCH_TEST_CACHE", "~/.cache/launch-tests")).expanduser()
 # Python and a C++ compiler, as in the Ray images: DeepSpeed JIT-builds its CPU ops.
 BASE_IMAGE = "localhost/launch-test-base:bookworm-gxx"
+IMAGE_TESTS = "test_image.py"
 TOOLS = ("buildah", "podman", "docker-registry", "debootstrap", "runc")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # This machine's pip mirror (wheels on disk + pip's config), mounted into RUN steps as is.
@@ -113,8 +117,7 @@ def _storage_conf(folder: Path) -> Path:
     pytest.fail("neither overlay nor vfs container storage works here")
 
 
-@pytest.fixture(scope="session")
-def base_image(container_env):
+def ensure_base_image() -> str:
     """A Debian bookworm image with Python 3.11 in /opt/venv and g++, built once and cached."""
     if subprocess.run(["podman", "image", "exists", BASE_IMAGE]).returncode == 0:
         return BASE_IMAGE
@@ -132,3 +135,74 @@ def base_image(container_env):
     assert tar.wait() == 0
     shutil.rmtree(rootfs)
     return BASE_IMAGE
+
+
+def image_tests_selected(session) -> bool:
+    return any(Path(str(item.path)).name == IMAGE_TESTS for item in session.items)
+
+
+def pytest_collection_modifyitems(items):
+    """The image tests run last: their set-up has the whole session to build in the
+    background (image_build) while the training tests run."""
+    items.sort(key=lambda item: Path(str(item.path)).name == IMAGE_TESTS)
+
+
+@pytest.fixture(scope="session")
+def image_job(tmp_path_factory, registry, container_env, tiny_model):
+    """A job folder (data inside it, the model outside it) whose image builds on the test base."""
+    folder = tmp_path_factory.mktemp("image-job")
+    (folder / "data").mkdir()
+    shutil.copy(EXAMPLES / "data" / "debian_describe.jsonl", folder / "data" / "train.jsonl")
+    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+    job.update(name="imagejob", model={"name_or_path": str(tiny_model)},
+               image={"repository": f"{registry}/launch/imagejob", "base": BASE_IMAGE})
+    job["data"]["path"] = "data/train.jsonl"
+    job["storage"] = {"uri": str(folder / "runs")}
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def image_build(request):
+    """The image tier's slow part, started in a thread as the session starts: the Debian base
+    (debootstrap), then `launch build --builder docker` of image_job (buildah installs the
+    training stack into the runtime stage: minutes of downloads). Its network and disk waits
+    overlap the training tests; the image tests, run last, wait for it (`built`)."""
+    if not image_tests_selected(request.session) or missing_tools():
+        yield None  # the image tests' own fixtures skip, saying why
+        return
+    try:
+        job = request.getfixturevalue("image_job")
+    except BaseException as outcome:  # a skip or a failed set-up: the image tests report it
+        yield outcome
+        return
+    # The environment as it is now: tests change os.environ while the thread runs.
+    env = dict(os.environ)
+
+    def build() -> subprocess.CompletedProcess:
+        ensure_base_image()
+        return subprocess.run([*LAUNCH, "build", str(job), "--builder", "docker"], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=1500)
+
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(build)
+
+
+@pytest.fixture(scope="session")
+def built(image_build, registry):
+    """The docker (buildah) build: runtime stage with the training stack, then the job image.
+    At the end, the session's tags leave local storage (the build cache stays)."""
+    if image_build is None:
+        pytest.skip(f"container tier skipped: {', '.join(missing_tools())} not installed "
+                    "(scripts/test.sh installs them with apt when it runs as root)")
+    if isinstance(image_build, BaseException):
+        raise image_build
+    result = image_build.result()
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield result.stdout.strip().splitlines()[-1]
+    listed = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                            capture_output=True, text=True)
+    ours = [ref for ref in listed.stdout.split() if ref.startswith(f"{registry}/")]
+    if ours:
+        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True)

@@ -26,6 +26,7 @@ class JobInfo:
     start_time: float | None
     end_time: float | None
     run_dir: str | None
+    source: str = "cluster"  # or "storage": the run's status.json, the cluster did not answer
 
 
 class Target(ABC):

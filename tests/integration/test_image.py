@@ -11,7 +11,6 @@ import gzip
 import io
 import json
 import shutil
-import subprocess
 import tarfile
 
 import pytest
@@ -20,41 +19,9 @@ import yaml
 from bench.counting_proxy import CountingProxy
 from launcher.image.registry import Registry
 
-from conftest import EXAMPLES
-
 # The first test pays for the runtime build (pip installs the training stack): minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 SCANNED_LAYER_LIMIT = 64 << 20  # bigger layers are the base and pip's site-packages
-
-
-@pytest.fixture(scope="session")
-def image_job(tmp_path_factory, registry, base_image, tiny_model):
-    """A job folder (data inside it, the model outside it) whose image builds on the test base."""
-    folder = tmp_path_factory.mktemp("image-job")
-    (folder / "data").mkdir()
-    shutil.copy(EXAMPLES / "data" / "debian_describe.jsonl", folder / "data" / "train.jsonl")
-    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
-    job.update(name="imagejob", model={"name_or_path": str(tiny_model)},
-               image={"repository": f"{registry}/launch/imagejob", "base": base_image})
-    job["data"]["path"] = "data/train.jsonl"
-    job["storage"] = {"uri": str(folder / "runs")}
-    path = folder / "job.yaml"
-    path.write_text(yaml.safe_dump(job, sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="session")
-def built(image_job, registry, cli):
-    """The docker (buildah) build: runtime stage with the training stack, then the job image.
-    At the end, the session's tags leave local storage (the build cache stays)."""
-    result = cli("build", image_job, "--builder", "docker", timeout=1500)
-    assert result.returncode == 0, result.stderr[-3000:]
-    yield result.stdout.strip().splitlines()[-1]
-    listed = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                            capture_output=True, text=True)
-    ours = [ref for ref in listed.stdout.split() if ref.startswith(f"{registry}/")]
-    if ours:
-        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True)
 
 
 @pytest.fixture

@@ -138,3 +138,25 @@ def test_address_flag_on_a_kubernetes_run_is_one_line(launch_home):
         api.record("kube-run", address="http://127.0.0.1:8265")
     moved = api.record("kube-run")
     assert moved.target == {"kind": "kubernetes"}
+
+
+def test_finished_runs_are_seen_with_no_head_answering(launch_home, cli, tmp_path):
+    """After `launch local down` (or with the cluster gone), status and list still show the
+    runs submitted from here, as their storage recorded them, and say so."""
+    address = f"http://127.0.0.1:{free_port()}"  # nothing answers there
+    run_dir = tmp_path / "runs" / "gone" / "gone-20261206-120000-abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "status.json").write_text(json.dumps({"state": "SUCCEEDED", "updated_at": 1.0,
+                                                     "ended_at": 2.0}))
+    runs.save(runs.RunRecord(run_id=run_dir.name, job_name="gone", run_dir=str(run_dir),
+                             target={"kind": "ray", "address": address},
+                             storage={"uri": str(tmp_path / "runs")}, submitted_at=1.0))
+    shown = cli("status", run_dir.name)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"{run_dir.name}: SUCCEEDED"
+    assert f"live state unavailable (no Ray head answers at {address}" in shown.stdout
+    listed = cli("list", "--address", address, "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["run_id"], row["state"], row["source"]) == (run_dir.name, "SUCCEEDED", "storage")
+    assert "the cluster does not answer" in cli("list", "--address", address).stderr
