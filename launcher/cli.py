@@ -385,9 +385,13 @@ def cluster_load(image: str = typer.Argument(..., help="A local Docker image ref
 def local_up(address: str = Address, output: Format = Output) -> None:
     """Start a local Ray head (token auth on, listening on 127.0.0.1 only)."""
     from launcher import local_head, ray_auth
+    from launcher.spec.target import is_loopback_url
     from launcher.targets import ray_address
 
     address = ray_address(address)
+    if not is_loopback_url(address):
+        raise LaunchError(f"launch local up starts a head on this machine only, and {address} "
+                          "is not a loopback address; use http://127.0.0.1:PORT")
     if local_head.probe(address, ray_auth.headers_for(address)) is not None:
         _emit(output, {"address": address, "started": False},
               [f"a Ray head already answers at {address}"])

@@ -160,3 +160,10 @@ def test_finished_runs_are_seen_with_no_head_answering(launch_home, cli, tmp_pat
     [row] = json.loads(listed.stdout)
     assert (row["run_id"], row["state"], row["source"]) == (run_dir.name, "SUCCEEDED", "storage")
     assert "the cluster does not answer" in cli("list", "--address", address).stderr
+
+
+def test_local_up_starts_heads_on_this_machine_only(cli):
+    result = cli("local", "up", "--address", "http://10.0.0.5:8265")
+    assert result.returncode == 1
+    assert "starts a head on this machine only" in result.stderr
+    assert result.stderr.count("\n") == 1
