@@ -46,7 +46,7 @@ def submit(job_file: str | Path, resume: str | None = None,
     _check_remote_data(spec, storage)
     if resume:
         previous = runs.load(resume)
-        _check_resumable(previous, spec, storage)
+        _check_resumable(previous, spec)
         run = replace(previous, attempt=previous.attempt + 1, submitted_at=time.time())
     else:
         run_id = runs.new_run_id(spec.name)
@@ -134,11 +134,11 @@ def _check_remote_data(spec: JobSpec, storage: Storage) -> None:
                           f"{spec.storage.endpoint_url or 'AWS S3'}")
 
 
-def _check_resumable(run: RunRecord, spec, storage: Storage) -> None:
+def _check_resumable(run: RunRecord, spec: JobSpec) -> None:
     if run.job_name != spec.name or run.storage != spec.storage.model_dump(mode="json"):
         raise LaunchError(f"run {run.run_id} belongs to job `{run.job_name}` in "
                           f"{run.storage['uri']}; resume it with that job's file")
-    try:  # the cluster knows best; a cluster that is gone leaves status.json to tell
+    try:  # the cluster knows best; status() reads status.json when the cluster is gone
         state = status(run).state
     except LaunchError:
         state = None

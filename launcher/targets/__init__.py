@@ -24,29 +24,25 @@ assert tuple(TARGETS) == KINDS, "every kind the spec admits has an implementatio
 
 
 def make_target(settings: TargetSpec) -> Target:
-    """The target a spec's (or a run record's) `target` settings describe."""
-    try:
-        path = TARGETS[settings.kind]
-    except KeyError:
-        raise LaunchError(f"unknown target kind `{settings.kind}`; the kinds are: "
-                          f"{', '.join(TARGETS)}") from None
-    module, name = path.split(":")
+    """The target a spec's (or a run record's) validated `target` settings describe."""
+    module, name = TARGETS[settings.kind].split(":")
     return getattr(import_module(module), name)(settings)
 
 
 def target_settings(data: dict) -> TargetSpec:
     """`target` settings from plain data (a run record, CLI flags), validated as in a job file."""
+    data = default_kind(data)
     try:
-        return TypeAdapter(TargetSpec).validate_python(default_kind(data))
+        return TypeAdapter(TargetSpec).validate_python(data)
     except ValidationError as err:
         problem = err.errors(include_url=False)[0]
         if problem["type"] == "union_tag_invalid":
-            raise LaunchError(f"unknown target kind `{data.get('kind')}`; the kinds are: "
+            raise LaunchError(f"unknown target kind `{data['kind']}`; the kinds are: "
                               f"{', '.join(TARGETS)}") from None
         where = ".".join(["target", *(str(part) for part in problem["loc"][1:])])
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            message = f"the {data.get('kind')} target has no such setting"
+            message = f"the {data['kind']} target has no such setting"
         raise LaunchError(f"{where}: {message}") from None
 
 
