@@ -31,7 +31,7 @@ def test_a_download_never_writes_outside_its_folder(launch_home, cli, tmp_path, 
     objects = {f"{prefix}/status.json": b'{"state": "SUCCEEDED"}',
                f"{prefix}/model/adapter.bin": b"weights", key: b"planted"}
     with CraftedBucket("bucket", objects) as bucket:
-        record({"uri": "s3://bucket/runs", "endpoint_url": bucket.endpoint},
+        record({"uri": "s3://bucket/runs", "endpoint_url": bucket.url},
                f"s3://bucket/{prefix}")
         dest = tmp_path / "download"
         result = cli("results", RUN, "--download", dest,

@@ -26,11 +26,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import yaml
+
+from support.loopback_http import LoopbackHTTP
 
 ROUTE = re.compile(r"^/(?:apis/ray\.io/v1|api/v1)/namespaces/(?P<ns>[^/]+)/(?P<resource>"
                    r"rayjobs|secrets|pods|events)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
@@ -41,7 +43,7 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class KubeAPIStandIn:
+class KubeAPIStandIn(LoopbackHTTP):
     """One API server on 127.0.0.1; `kubeconfig()` writes a file the official client reads."""
 
     def __init__(self, validate_rayjob: Callable[[dict], list[str]] | None = None):
@@ -56,20 +58,7 @@ class KubeAPIStandIn:
         self.on_create: Callable[[dict], None] = lambda rayjob: None
         self._progress: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> KubeAPIStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def kubeconfig(self, path: Path, context: str = "stand-in") -> Path:
         path.write_text(yaml.safe_dump({
