@@ -39,8 +39,9 @@ from pathlib import Path
 
 import psutil
 import torch
-from common import BUCKET, emit, seaweedfs, tiny_model, write_job
 from transformers import TrainerCallback
+
+from common import BUCKET, emit, seaweedfs, tiny_model, write_job
 
 # A ZeRO-2 checkpoint of 2 ranks: the model's weights once, the optimizer state (fp32 master
 # weights + two Adam moments) sharded over the ranks, and the Trainer's small files.

@@ -31,8 +31,9 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from common import CACHE, EXAMPLES, emit, launch, ray_head, write_job
 from training_overhead import without_ray
+
+from common import CACHE, EXAMPLES, emit, launch, ray_head, write_job
 
 sys.path.insert(0, str(EXAMPLES))
 from minilm_path import minilm_path, save_encoder_decoder  # noqa: E402

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, emit, launch, ray_head, write_job
-
 from launcher import ray_auth
 from launcher.contract import SPEC, RunLayout
 from launcher.settings import JOB_PACKAGES
+
+from common import ROOT, emit, launch, ray_head, write_job
 
 POLL_S = 0.1
 TIMEOUT_S = 300

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+
 from common import EXAMPLES, ray_head, tiny_model
 
 

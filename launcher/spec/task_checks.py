@@ -2,17 +2,17 @@
 a classifier has at least two classes, seq2seq has an encoder-decoder, the slice column exists,
 chat rows hold conversations.
 
-Reads JSON lines and CSV with the standard library (the launcher never imports `datasets`);
-other sources are checked when the job loads them.
+Reads the data file's bounded sample (data_sample; the launcher never imports `datasets`);
+other sources, and what only the whole file shows, are checked when the job loads them.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from launcher.spec.chat import conversation_problem, has_assistant_turn
+from launcher.spec.data_sample import read_sample
 from launcher.spec.models import JobSpec
 
 Loc = tuple[str, ...]
@@ -25,7 +25,8 @@ CHAT_ROWS_CHECKED = 20
 def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
     """(location, message) for each problem; `spec` has its local paths resolved."""
     problems = _model_fits_task(spec)
-    rows = _rows(Path(spec.data.path))
+    sample = read_sample(Path(spec.data.path))
+    rows = sample.rows
     if not rows:
         return problems
     slice_field = spec.data.slice_field
@@ -40,7 +41,7 @@ def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
         if spec.task == "token_classification":
             values = [tag for tags in values if isinstance(tags, list) for tag in tags]
         classes = {str(value) for value in values if value is not None}
-        if len(classes) < 2:
+        if len(classes) < 2 and sample.complete:  # a longer file may have more further down
             problems.append((("data", field), f"column `{column}` holds {len(classes)} "
                              f"distinct value(s) ({', '.join(sorted(classes)) or 'none'}); "
                              f"{spec.task} needs at least 2 classes"))
@@ -72,17 +73,3 @@ def _model_fits_task(spec: JobSpec) -> list[tuple[Loc, str]]:
     kind = config.get("model_type", "unknown")
     return [(("model", "name_or_path"), f"task seq2seq needs an encoder-decoder model (e.g. "
              f"T5, BART), not a {kind} model: use task causal_lm for a decoder-only model")]
-
-
-def _rows(path: Path) -> list[dict] | None:
-    """Every row of a local .jsonl or .csv file; None for other sources or unreadable files."""
-    if not path.is_file() or path.suffix not in (".jsonl", ".csv"):
-        return None
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            if path.suffix == ".csv":
-                return list(csv.DictReader(handle))
-            rows = [json.loads(line) for line in handle if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error):
-        return None  # the column check reports unreadable files
-    return rows if all(isinstance(row, dict) for row in rows) else None
