@@ -107,8 +107,7 @@ def seaweedfs(folder: Path, cpus: set[int] | None = None):
     as AWS_* variables, on `cpus` (None: any); its S3 endpoint URL. Stopped by PID."""
     import boto3
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import weed_command, weed_ports  # the test store's command line
+    from tests.support.seaweedfs import weed_command, weed_ports  # the tests' store
 
     access, secret = secrets.token_hex(8), secrets.token_hex(16)
     (folder / "data").mkdir()

@@ -3,18 +3,12 @@ model built by the example script, and helpers to write job files and run the CL
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,12 +16,13 @@ import yaml
 
 from launcher.spec.load import merge_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.ports import free_port
+from support.project import EXAMPLES, LAUNCH, ROOT
+from support.seaweedfs import SeaweedFS
+
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-EXAMPLES = ROOT / "examples"
 pytest_plugins = ["image_fixtures", "task_models"]
-LAUNCH = [sys.executable, "-m", "launcher"]
 
 
 # The suite's time budget (README: Tests): a test over BUDGET_S carries @pytest.mark.long and its
@@ -52,12 +47,6 @@ def pytest_terminal_summary(terminalreporter):
         note = ("marked long" if nodeid in _marked_long
                 else "NOT marked long: mark it and say why, or make it cheaper")
         terminalreporter.line(f"{seconds:6.0f} s  {nodeid}  ({note})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -85,94 +74,6 @@ def ray_head(launch_home):
     yield state
     local_head.stop()
     os.environ.pop("LAUNCH_RAY_ADDRESS", None)
-
-
-def weed_ports() -> dict[str, int]:
-    """Distinct free ports for every weed service and its gRPC twin.
-
-    weed names its unix sockets after the ports, in /tmp whatever the network namespace
-    (/tmp/seaweedfs-master-grpc-19333.sock, ...): two stores on the default ports take over
-    each other's sockets, and one's filer then writes to the other's volumes.
-    """
-    names = [f"{service}.port{grpc}" for service in ("master", "volume", "filer", "s3", "admin")
-             for grpc in ("", ".grpc")]
-    ports: set[int] = set()
-    while len(ports) < len(names):
-        ports.add(free_port())
-    return dict(zip(names, sorted(ports)))
-
-
-def weed_command(data_dir: Path, access_key: str, secret_key: str, ip: str,
-                 ports: dict[str, int]) -> list[str]:
-    """`weed mini` with the flags of ../shared/ENVIRONMENT.md on `ports` (weed_ports()), bound
-    to `ip` only, accepting one identity (its s3.json is written beside `data_dir`)."""
-    config = data_dir.parent / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "test", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    return [str(Path(sys.executable).with_name("weed")), "mini", f"-dir={data_dir}",
-            f"-ip={ip}", f"-ip.bind={ip}", "-master.telemetry=false", f"-s3.config={config}",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            *(f"-{flag}={port}" for flag, port in ports.items())]
-
-
-def submitted_run_id(result: subprocess.CompletedProcess) -> str:
-    """The run id `launch submit` printed."""
-    match = re.search(r"^submitted (\S+)", result.stdout, re.MULTILINE)
-    assert match, result.stdout + result.stderr
-    return match.group(1)
-
-
-@dataclass
-class SeaweedFS:
-    """A real SeaweedFS S3 server on 127.0.0.1 (flags from ../shared/ENVIRONMENT.md)."""
-
-    data_dir: Path
-    access_key: str
-    secret_key: str
-    ports: dict[str, int] = field(default_factory=weed_ports)  # kept across restarts
-    bucket: str = "launch-test"
-    process: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['s3.port']}"
-
-    def start(self) -> None:
-        log = (self.data_dir.parent / "weed.log").open("a")
-        self.process = subprocess.Popen(
-            weed_command(self.data_dir, self.access_key, self.secret_key, "127.0.0.1",
-                         self.ports),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        client, deadline = self.client(), time.time() + 60
-        while True:
-            try:
-                client.list_buckets()
-                return
-            except Exception:
-                if self.process.poll() is not None or time.time() > deadline:
-                    self.stop()  # never leave a half-started server behind
-                    pytest.fail("SeaweedFS did not answer within 60 s; see weed.log")
-                time.sleep(0.5)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the server we started, by its process group."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key,
-                            config=Config(s3={"addressing_style": "path"}))
 
 
 @pytest.fixture(scope="session")

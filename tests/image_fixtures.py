@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES, LAUNCH, ROOT, free_port
+from support.ports import free_port
+from support.project import EXAMPLES, LAUNCH, ROOT
 
 CACHE = Path(os.environ.get("LAUNCH_TEST_CACHE", "~/.cache/launch-tests")).expanduser()
 # Python and a C++ compiler, as in the Ray images: DeepSpeed JIT-builds its CPU ops.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import submitted_run_id
+from support.project import submitted_run_id
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 pytestmark = pytest.mark.integration
 ROWS = 400  # of the quickstart's data: 40 validation rows keep evaluation quick

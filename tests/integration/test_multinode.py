@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES, LAUNCH, ROOT, submitted_run_id, weed_command, weed_ports
+from support.project import EXAMPLES, LAUNCH, ROOT, submitted_run_id
+from support.seaweedfs import weed_command, weed_ports
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from conftest import free_port, submitted_run_id
+from support.ports import free_port
+from support.project import submitted_run_id
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from launcher.spec.models import StorageSpec
 from launcher.storage import storage_for
 from launcher.sweep_results import sweep_table
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from jobs.tasks import IGNORE_INDEX, encode, task_for
 from launcher.spec.data import DataSpec
 from launcher.spec.models import JobSpec, ModelSpec
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 CHAT = EXAMPLES / "data" / "debian_chat.jsonl"
 EXAMPLE = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())

@@ -22,7 +22,7 @@ from jobs.trainer import trainer_class
 from launcher.spec.method import MethodSpec
 from launcher.spec.models import JobSpec
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 LR = 1e-3
 

@@ -10,7 +10,7 @@ from jobs.data import DataError
 from jobs.tasks import IGNORE_INDEX, encode, label_names, task_for
 from launcher.spec.data import DataSpec
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 SECTIONS = EXAMPLES / "data" / "debian_sections.jsonl"
 SYNOPSES = EXAMPLES / "data" / "debian_synopsis.jsonl"

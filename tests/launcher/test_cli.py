@@ -48,7 +48,7 @@ def test_unknown_run_id_is_a_one_line_error(cli, launch_home):
 
 
 def test_readme_reference_is_generated_from_the_schema(cli):
-    from conftest import ROOT
+    from support.project import ROOT
 
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"

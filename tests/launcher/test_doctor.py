@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from conftest import free_port
+from support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

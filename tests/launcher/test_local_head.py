@@ -14,7 +14,7 @@ import pytest
 
 from launcher.local_head import probe
 
-from conftest import free_port
+from support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

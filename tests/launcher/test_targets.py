@@ -17,7 +17,8 @@ from launcher.targets import TARGETS, make_target, ray_address, target_settings
 from launcher.targets.kubernetes import KubernetesTarget
 from launcher.targets.ray import RayTarget
 
-from conftest import EXAMPLES, free_port
+from support.ports import free_port
+from support.project import EXAMPLES
 
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS", "LAUNCH_RAY_ADDRESS")
 

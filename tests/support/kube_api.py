@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from support.loopback_http import LoopbackHTTP
+from .loopback_http import LoopbackHTTP
 
 ROUTE = re.compile(r"^/(?:apis/ray\.io/v1|api/v1)/namespaces/(?P<ns>[^/]+)/(?P<resource>"
                    r"rayjobs|secrets|pods|events)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")

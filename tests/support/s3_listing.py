@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
-from support.loopback_http import LoopbackHTTP
+from .loopback_http import LoopbackHTTP
 
 
 class CraftedBucket(LoopbackHTTP):

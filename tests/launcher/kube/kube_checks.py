@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from support.project import ROOT
 
 CRDS = ROOT.parent / "shared" / "kuberay-crds"
 

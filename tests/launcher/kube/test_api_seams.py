@@ -25,9 +25,9 @@ from launcher.image.registry import OCI_MANIFEST, Registry, sha256_digest
 from launcher.kube import names
 from launcher.spec.load import load_spec
 
-from conftest import EXAMPLES
 from kube_checks import SAMPLES, rayjob_validator, schema_errors
 from support.kube_api import KubeAPIStandIn
+from support.project import EXAMPLES
 
 pytestmark = pytest.mark.integration
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest

@@ -11,8 +11,8 @@ import yaml
 from launcher.image.build import plan_image
 from launcher.spec.load import load_spec
 
-from conftest import EXAMPLES
 from kube_checks import rayjob_validator, schema_errors
+from support.project import EXAMPLES
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from support.project import ROOT
 
 K8S = ROOT / "k8s"
 KUBE = ROOT / "launcher" / "kube"

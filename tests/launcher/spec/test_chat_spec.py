@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conftest import EXAMPLES
 from located import assert_one_located_line
+from support.project import EXAMPLES
 
 CHAT = EXAMPLES / "data" / "debian_chat.jsonl"
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"

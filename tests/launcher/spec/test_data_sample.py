@@ -9,7 +9,7 @@ import pytest
 
 from launcher.spec.data_sample import SAMPLE_ROWS, read_sample
 
-from conftest import EXAMPLES
+from support.project import EXAMPLES
 
 BASE = """\
 name: sample-test

@@ -6,8 +6,8 @@ import pytest
 
 from launcher.spec.load import load_spec
 
-from conftest import EXAMPLES
 from located import assert_one_located_line
+from support.project import EXAMPLES
 
 JOB = f"""\
 name: sweep-test
