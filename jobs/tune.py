@@ -48,7 +48,7 @@ def sweep(spec: JobSpec, storage: RunStorage) -> dict:
     # A trial only drives its Ray Train run; the workers hold the CPUs and GPUs. Like Ray's own
     # controllers, it asks for a sliver of the head node: the safe node Ray's guide recommends
     # for Train drivers, and no CPU taken from the workers.
-    from ray._common.constants import HEAD_NODE_RESOURCE_NAME
+    from jobs.ray_internals import HEAD_NODE_RESOURCE_NAME
 
     trainable = ray.tune.with_resources(trainable, {HEAD_NODE_RESOURCE_NAME: 0.001})
     if ray.tune.Tuner.can_restore(experiment, storage_filesystem=storage.filesystem):
