@@ -22,6 +22,11 @@ from support.seaweedfs import SeaweedFS
 
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+# The venv's tools first, as in an activated venv and in the Ray workers: DeepSpeed JIT-builds
+# its CPU ops with the first `ninja` on PATH, and the venv's (1.13) and Debian's (1.11) hash
+# build commands differently, so every switch between the two rebuilt the ops (a minute each,
+# four times a session).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 pytest_plugins = ["image_fixtures", "task_models"]
 
 

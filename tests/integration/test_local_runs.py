@@ -141,7 +141,9 @@ def test_early_stopping_without_deepspeed_ends_at_the_stale_evaluation(ray_head,
 def test_stop_ends_a_running_job_stopped(ray_head, tiny_model, write_job, cli):
     job = write_job({"model": {"name_or_path": str(tiny_model)},
                      "target": {"address": ray_head.address},
-                     "training": {"max_steps": 100000, "eval_steps": None, "save_steps": 100000}})
+                     # A loss line after the first step: stop it as soon as it trains.
+                     "training": {"max_steps": 100000, "eval_steps": None, "save_steps": 100000,
+                                  "logging_steps": 1}})
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
     run_id, run_dir = submitted_run_id(submitted), _run_dir(submitted.stdout)

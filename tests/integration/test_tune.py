@@ -122,12 +122,13 @@ def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
 
 
 def test_optuna_sweep_records_its_suggestions(sweep):
-    run_dir, trials = sweep({"search": "optuna", "num_samples": 3, "space": {
+    # Two trials: one wave of max_concurrent_trials, each with its own suggestion.
+    run_dir, trials = sweep({"search": "optuna", "num_samples": 2, "space": {
         "training": {"learning_rate": {"loguniform": [1e-4, 1e-2]}},
         "method": {"r": {"choice": [2, 4, 8]}}}})
-    assert [t["state"] for t in trials] == ["COMPLETED"] * 3
+    assert [t["state"] for t in trials] == ["COMPLETED"] * 2
     rates = [t["config"]["training.learning_rate"] for t in trials]
-    assert len(set(rates)) == 3 and all(1e-4 <= rate <= 1e-2 for rate in rates)
+    assert len(set(rates)) == 2 and all(1e-4 <= rate <= 1e-2 for rate in rates)
     assert all(t["config"]["method.r"] in (2, 4, 8) for t in trials)
     # Tune keeps the Optuna study with the experiment: what a restored sweep goes on from.
     assert list((run_dir / "tune").glob("searcher-state-*.pkl"))
