@@ -92,8 +92,12 @@ def _assert_adapter_generates(model_dir: Path) -> None:
     assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
 
 
+@pytest.mark.long
 def test_zero3_with_cpu_offload_and_bf16(ray_head, tiny_model, write_job, cli):
     """The heaviest DeepSpeed settings: ZeRO-3 with optimizer and parameter offload, in bf16.
+
+    Long (about 4 minutes): the first offload run builds DeepSpeed's CPUAdam op (1-2 minutes,
+    once per machine), the op users of offload depend on; 8 steps of parameter offload follow.
 
     The weights are partitioned across the 2 workers, so the saved adapter only loads if they
     were gathered at save time.

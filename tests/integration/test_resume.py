@@ -50,8 +50,11 @@ def _wait_for(condition, what: str, explain, timeout_s: float = 300):
         time.sleep(0.5)
 
 
+@pytest.mark.long
 def test_killed_workers_resume_from_the_last_checkpoint(
         ray_head, tiny_model, write_job, s3_store, cli):
+    """Long (about 2.5 minutes): workers are killed at three points, and each kill restarts the
+    worker group (about 20 s of start-up) and reloads the last checkpoint."""
     job = write_job({
         "model": {"name_or_path": str(tiny_model)},
         "target": {"address": ray_head.address},

@@ -67,7 +67,10 @@ def grid_sweep(sweep):
         "target_modules": {"grid": [["c_attn"], ["no_such_module"]]}}}})
 
 
+@pytest.mark.long
 def test_a_grid_sweep_covers_exactly_the_grid(grid_sweep):
+    """Long (about 2 minutes, in its set-up): the grid sweep both grid tests read runs 4 trials,
+    2 at a time, each a Ray Train run of its own."""
     run_dir, trials = grid_sweep
     configs = sorted(json.dumps(t["config"], sort_keys=True) for t in trials)
     grid = sorted(json.dumps({"method.r": r, "method.target_modules": modules}, sort_keys=True)
@@ -138,10 +141,13 @@ def test_optuna_sweep_records_its_suggestions(sweep):
         assert spec["tune"] is None
 
 
+@pytest.mark.long
 def test_a_stopped_sweep_resumes_with_submit_resume(tmp_path, cli, tiny_model, ray_head):
     """The driver of a sweep stops after its first trial; `launch submit --resume` restores the
     sweep from storage (Tuner.restore): the finished trial keeps its result and is not trained
-    again, and the other trial runs to its end."""
+    again, and the other trial runs to its end.
+
+    Long (about 2 minutes): two submissions of a sweep, three Ray Train runs in all."""
     job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
     merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
                           "storage": {"uri": str(tmp_path / "runs")},

@@ -107,13 +107,15 @@ def test_a_cluster_elsewhere_needs_s3_storage(tmp_path, cli):
     assert cli("validate", remote).returncode == 0
 
 
-def test_launch_never_starts_a_head_for_an_address_elsewhere(launch_home):
+def test_launch_never_starts_a_head_for_an_address_elsewhere(tmp_path, monkeypatch):
     """0.0.0.0 reaches this machine without being a loopback name, so launch treats it as
-    another cluster: nothing answers on the port, and no head is started there."""
+    another cluster: nothing answers on the port, and no head is started there (a LAUNCH_HOME
+    of its own: the session's holds the session's head)."""
+    monkeypatch.setenv("LAUNCH_HOME", str(tmp_path))
     target = RayTarget.at(f"http://0.0.0.0:{free_port()}")
     with pytest.raises(LaunchError, match="launch starts heads only on this machine"):
         target.prepare()
-    assert not (launch_home / "ray").exists()
+    assert not (tmp_path / "ray").exists()
 
 
 @pytest.mark.parametrize("old,settings", [
