@@ -38,6 +38,7 @@ POLL_S = 2.0
 
 class KubernetesTarget(Target):
     forwards_dashboard = True
+
     def __init__(self, settings: KubernetesTargetSpec):
         super().__init__(settings)
         self.cluster = Cluster(settings.kubernetes.namespace, settings.kubernetes.context)
