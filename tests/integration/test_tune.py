@@ -96,10 +96,14 @@ def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
     assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
 
 
+@pytest.mark.long
 def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
     """ASHA judges every evaluation. Its first rung is at step 2, so a trial stopped there has
     10 steps left to save: a stop reaches the trial's workers a few steps late on 2 busy CPUs
-    (Tune kills the trial's driver, then Ray Train its workers)."""
+    (Tune kills the trial's driver, then Ray Train its workers).
+
+    Long (about 2 minutes): ASHA needs trials to compare, 4 here, 2 at a time, each a Ray
+    Train run of its own."""
     max_steps = 12
     run_dir, trials = sweep(
         {"num_samples": 4, "scheduler": "asha",
