@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from launcher.spec.data import DataSpec
-from launcher.spec.data_sample import read_sample
+from launcher.spec.data_sample import Sample, read_sample
 from launcher.spec.models import JobSpec
 from launcher.spec.task_checks import task_problems
 
@@ -21,7 +21,7 @@ HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `imdb`, `org/name`
 
 def resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:
     """Make local paths absolute and check that the files they name exist."""
-    data, problems = _resolve_data(spec, base)
+    data, sample, problems = _resolve_data(spec, base)
 
     model = spec.model.name_or_path
     model_dir = (base / Path(model).expanduser()).resolve()
@@ -46,14 +46,16 @@ def resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:
                      for i, path in enumerate(files) if not path.exists()]
         updates["image"] = spec.image.model_copy(update={"files": [str(f) for f in files]})
     resolved = spec.model_copy(update=updates)
-    return resolved, problems + task_problems(resolved)
+    return resolved, problems + task_problems(resolved, sample)
 
 
-def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, str]]]:
+def _resolve_data(spec: JobSpec,
+                  base: Path) -> tuple[DataSpec, Sample, list[tuple[Loc, str]]]:
     """Check data.path, and make a local one absolute. It names a local file or save_to_disk
     folder, the same on s3:// (the job reads it with the storage section's S3 settings), or a
-    hub dataset (the job loads it; nothing here can tell whether it exists)."""
-    data, problems = spec.data, []
+    hub dataset (the job loads it; nothing here can tell whether it exists). A local file's
+    sample (data_sample) comes back for the task checks; other sources give an empty one."""
+    data, problems, sample = spec.data, [], Sample()
     if data.stratify and data.stratify_column(spec.task) is None:
         problems.append((("data", "stratify"), f"stratify keeps label shares, but task "
                          f"`{spec.task}` has no label per row (only seq_classification has)"))
@@ -65,7 +67,7 @@ def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, 
     # file's name is local.
     if not (local.exists() or data.path.startswith((".", "/", "~", "s3://"))
             or local.suffix in DATA_SUFFIXES) and HUB_NAME.match(data.path):
-        return data, problems
+        return data, sample, problems
     if data.subset is not None:
         problems.append((("data", "subset"), "used only with a hub dataset name, and data.path "
                          "is a path"))
@@ -76,7 +78,7 @@ def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, 
                              "s3://… on the same store"))
         elif Path(data.path).suffix not in ("", *DATA_SUFFIXES):
             problems.append((("data", "path"), _unsupported(Path(data.path).suffix)))
-        return data, problems
+        return data, sample, problems
     fields = data.columns_for(spec.task)
     if local.is_dir():
         problems += _check_saved_dataset(local, data.split, fields)
@@ -85,8 +87,9 @@ def _resolve_data(spec: JobSpec, base: Path) -> tuple[DataSpec, list[tuple[Loc, 
     elif local.suffix not in DATA_SUFFIXES:
         problems.append((("data", "path"), _unsupported(local.suffix)))
     else:
-        problems += _check_columns(local, fields)
-    return data.model_copy(update={"path": str(local)}), problems
+        sample = read_sample(local)
+        problems += _check_columns(local.name, sample, fields)
+    return data.model_copy(update={"path": str(local)}), sample, problems
 
 
 def _unsupported(suffix: str) -> str:
@@ -120,10 +123,9 @@ def _missing_columns(name: str, columns: set[str],
             for key, field in fields.items() if field not in columns]
 
 
-def _check_columns(path: Path, fields: dict[str, str]) -> list[tuple[Loc, str]]:
+def _check_columns(name: str, sample: Sample, fields: dict[str, str]) -> list[tuple[Loc, str]]:
     """The data file can be read and names the fields (from its sample; the job reads the
     rest)."""
-    sample = read_sample(path)
     if sample.problem:
         return [(("data", "path"), sample.problem)]
-    return _missing_columns(path.name, sample.columns, fields) if sample.columns else []
+    return _missing_columns(name, sample.columns, fields) if sample.columns else []

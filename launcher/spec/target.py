@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
@@ -183,7 +183,9 @@ class KubernetesTargetSpec(Section):
 
 # The kinds a job file may name; launcher/targets/__init__.py maps each to its implementation.
 TargetSpec = Annotated[Union[RayTargetSpec, KubernetesTargetSpec], Field(discriminator="kind")]
-KINDS = ("ray", "kubernetes")
+# Each member's own name: the first its `kind` admits (the rest are old names).
+KINDS = tuple(get_args(member.model_fields["kind"].annotation)[0]
+              for member in get_args(get_args(TargetSpec)[0]))
 
 
 def default_kind(target: object) -> object:

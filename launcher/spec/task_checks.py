@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from launcher.spec.chat import conversation_problem, has_assistant_turn
-from launcher.spec.data_sample import read_sample
+from launcher.spec.data_sample import Sample
 from launcher.spec.models import JobSpec
 
 Loc = tuple[str, ...]
@@ -22,10 +22,10 @@ CLASS_FIELDS = {"seq_classification": "label_field", "token_classification": "ta
 CHAT_ROWS_CHECKED = 20
 
 
-def task_problems(spec: JobSpec) -> list[tuple[Loc, str]]:
-    """(location, message) for each problem; `spec` has its local paths resolved."""
+def task_problems(spec: JobSpec, sample: Sample) -> list[tuple[Loc, str]]:
+    """(location, message) for each problem; `spec` has its local paths resolved, `sample` is
+    its data file's (empty for other sources)."""
     problems = _model_fits_task(spec)
-    sample = read_sample(Path(spec.data.path))
     rows = sample.rows
     if not rows:
         return problems
