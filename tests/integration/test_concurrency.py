@@ -2,8 +2,9 @@
 one Ray head (2 CPUs), some jobs meant to succeed and some to fail. Every job must be tracked
 to its own terminal state, none lost, none mixed up, each with its results in its own prefix.
 
-Kept cheap: the jobs share one job name (so only the run ids tell them apart), train 2 steps
-on 1 worker, and the failing ones break on their data file within seconds.
+Kept cheap: the jobs share one job name (so only the run ids tell them apart), the two that
+succeed train 2 steps on 1 worker, and the eight that fail break on their data file within
+seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pytest
 pytestmark = pytest.mark.integration
 
 JOBS = 10
-FAILING = {1, 3, 4, 6, 8, 9}  # these get a data file that does not parse
+# These get a data file that does not parse. The two that train (0 and 5) cover ZeRO
+# stages 0 and 2; each more would add a whole Ray Train run to the wait.
+FAILING = {1, 2, 3, 4, 6, 7, 8, 9}
 DEADLINE_S = 600
 
 

@@ -97,22 +97,35 @@ def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
 
 
 @pytest.mark.long
-def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
-    """ASHA judges every evaluation. Its first rung is at step 2, so a trial stopped there has
-    10 steps left to save: a stop reaches the trial's workers a few steps late on 2 busy CPUs
-    (Tune kills the trial's driver, then Ray Train its workers).
+def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_row(sweep):
+    """Optuna suggests every trial's values and ASHA judges every evaluation: one sweep checks
+    both. ASHA's first rung is at step 2, so a trial stopped there has 10 steps left to save: a
+    stop reaches the trial's workers a few steps late on 2 busy CPUs (Tune kills the trial's
+    driver, then Ray Train its workers).
 
     Long (about 2 minutes): ASHA needs trials to compare, 4 here, 2 at a time, each a Ray
     Train run of its own."""
     max_steps = 12
     run_dir, trials = sweep(
-        {"num_samples": 4, "scheduler": "asha",
+        {"search": "optuna", "num_samples": 4, "scheduler": "asha",
          "asha": {"grace_period": 2, "reduction_factor": 2},
-         "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}}}},
+         "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}},
+                   "method": {"r": {"choice": [2, 4, 8]}}}},
         training={"max_steps": max_steps, "eval_steps": 2})
     assert len(trials) == 4
     assert sum(t["steps"] for t in trials) < 4 * max_steps  # ASHA cut at least one short
     assert any(t["state"] == "STOPPED" for t in trials)
+
+    # Optuna's suggestions: each trial its own rate, in range, and r among the choices.
+    rates = [t["config"]["training.learning_rate"] for t in trials]
+    assert len(set(rates)) == 4 and all(1e-5 <= rate <= 3e-2 for rate in rates)
+    assert all(t["config"]["method.r"] in (2, 4, 8) for t in trials)
+    # Tune keeps the Optuna study with the experiment: what a restored sweep goes on from.
+    assert list((run_dir / "tune").glob("searcher-state-*.pkl"))
+    for trial in trials:  # and each trial's folder says what it ran with
+        spec = json.loads((run_dir / "tune" / trial["trial_id"] / "spec.json").read_text())
+        assert spec["training"]["learning_rate"] == trial["config"]["training.learning_rate"]
+        assert spec["method"]["r"] == trial["config"]["method.r"] and spec["tune"] is None
 
     headers, rows = sweep_table(storage_for(StorageSpec(uri=str(run_dir.parents[1]))),
                                 str(run_dir))
@@ -124,25 +137,9 @@ def test_asha_stops_trials_early_and_best_is_the_top_row(sweep):
     assert float(rows[0][2]) == pytest.approx(best["value"], rel=1e-3)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_trial"] == best["trial_id"] and summary["trials_stopped"] >= 1
+    assert summary["search"] == "optuna" and summary["scheduler"] == "asha"
     for plot in ("sweep_curves.png", "sweep_training.learning_rate.png"):
         assert (run_dir / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
-
-
-def test_optuna_sweep_records_its_suggestions(sweep):
-    # Two trials: one wave of max_concurrent_trials, each with its own suggestion.
-    run_dir, trials = sweep({"search": "optuna", "num_samples": 2, "space": {
-        "training": {"learning_rate": {"loguniform": [1e-4, 1e-2]}},
-        "method": {"r": {"choice": [2, 4, 8]}}}})
-    assert [t["state"] for t in trials] == ["COMPLETED"] * 2
-    rates = [t["config"]["training.learning_rate"] for t in trials]
-    assert len(set(rates)) == 2 and all(1e-4 <= rate <= 1e-2 for rate in rates)
-    assert all(t["config"]["method.r"] in (2, 4, 8) for t in trials)
-    # Tune keeps the Optuna study with the experiment: what a restored sweep goes on from.
-    assert list((run_dir / "tune").glob("searcher-state-*.pkl"))
-    for trial in trials:  # and each trial's folder says what it ran with
-        spec = json.loads((run_dir / "tune" / trial["trial_id"] / "spec.json").read_text())
-        assert spec["training"]["learning_rate"] == trial["config"]["training.learning_rate"]
-        assert spec["tune"] is None
 
 
 @pytest.mark.long
