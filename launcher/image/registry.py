@@ -4,6 +4,10 @@ Plain urllib, so the base install needs nothing more. Auth follows the registry'
 `WWW-Authenticate` challenge (Basic, or Bearer tokens from the registry's token service) with
 credentials from LAUNCH_REGISTRY_USERNAME / LAUNCH_REGISTRY_PASSWORD or the docker/podman auth
 files. Every byte sent is counted, so callers can say what a push cost.
+
+Credentials go only to the registry's own origin (scheme, host and port): not along a
+redirect to object storage, not to an upload location on another host, and not to a token
+service on another origin over plain http.
 """
 
 from __future__ import annotations
@@ -53,6 +57,27 @@ def is_loopback(host: str) -> bool:
     return name in ("localhost", "::1") or name.startswith("127.")
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL: what a credential is scoped to."""
+    parts = urllib.parse.urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but drop Authorization where one leaves the origin asked: registries
+    send blob downloads on to object storage, which must not see the registry login."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(newurl) != origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects())
+
+
 class Registry:
     """One registry host; `insecure` means plain HTTP."""
 
@@ -60,6 +85,7 @@ class Registry:
         self.host = host
         self.insecure = is_loopback(host) if insecure is None else insecure
         self.base_url = f"{'http' if self.insecure else 'https'}://{host}"
+        self.origin = origin(self.base_url)
         self.bytes_sent = 0
         self._authorization: str | None = None
 
@@ -132,10 +158,10 @@ class Registry:
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         request = urllib.request.Request(url, data=data, method=method,
                                          headers=dict(headers or {}))
-        if self._authorization:
+        if self._authorization and origin(url) == self.origin:
             request.add_header("Authorization", self._authorization)
         try:
-            with urllib.request.urlopen(request, timeout=120, context=self._tls()) as response:
+            with _OPENER.open(request, timeout=120) as response:
                 if data is not None:
                     counted = isinstance(data, _CountingReader)
                     self.bytes_sent += data.count if counted else len(data)
@@ -164,9 +190,6 @@ class Registry:
             raise LaunchError(f"registry {self.host} is unreachable at {self.base_url} "
                               f"({reason}); start it or fix image.repository") from None
 
-    def _tls(self) -> ssl.SSLContext | None:
-        return None if self.insecure else ssl.create_default_context()
-
     def _answer(self, challenge: str) -> str:
         """The Authorization header that answers a 401's WWW-Authenticate challenge."""
         user, password = _credentials(self.host)
@@ -179,13 +202,18 @@ class Registry:
         if "realm" not in params:
             raise LaunchError(f"{self.host} sent an authentication challenge launch does not "
                               f"understand: {challenge!r}")
+        realm = params["realm"]
+        if origin(realm)[0] != "https" and origin(realm) != self.origin:
+            raise LaunchError(f"{self.host} sends logins to {realm}, plain http on another "
+                              "host: launch sends registry credentials elsewhere only over "
+                              "https; fix the registry's token service address")
         query = urllib.parse.urlencode({k: v for k, v in params.items() if k != "realm"})
-        request = urllib.request.Request(f"{params['realm']}?{query}")
+        request = urllib.request.Request(f"{realm}?{query}")
         if user is not None:
             basic = base64.b64encode(f"{user}:{password}".encode()).decode()
             request.add_header("Authorization", f"Basic {basic}")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with _OPENER.open(request, timeout=60) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as err:
             raise LaunchError(f"{self.host}'s token service refused the login (HTTP "

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
 import pytest
 
 from launcher import runs
+from launcher.errors import LaunchError
+from launcher.image.registry import Registry
 
+from support.redirecting_registry import BLOB, PASSWORD, USER, RedirectingRegistry, Storage
 from support.s3_listing import CraftedBucket
 
 RUN = "sec-20261206-120000-abcdef"
@@ -60,3 +64,34 @@ def test_symlinks_in_a_local_run_folder_are_not_followed_out_of_it(launch_home, 
     assert (dest / "model" / "weights.bin").read_text() == "weights"
     assert (dest / "model" / "same").read_text() == "weights"  # a link inside the run: kept
     assert not (dest / "model" / "leak").exists()
+
+
+@pytest.fixture
+def registry_login(monkeypatch):
+    monkeypatch.setenv("LAUNCH_REGISTRY_USERNAME", USER)
+    monkeypatch.setenv("LAUNCH_REGISTRY_PASSWORD", PASSWORD)
+
+
+def test_the_registry_login_goes_only_to_the_registry(registry_login):
+    """A blob download the registry redirects to object storage, and an upload location on
+    another host, reach that host without the login (urllib alone forwards it on a redirect).
+    The registry itself answers only with the login, so it was sent there."""
+    with Storage() as storage, RedirectingRegistry(storage) as registry:
+        client = Registry(registry.url.removeprefix("http://"))
+        assert client.blob("team/job", "sha256:abc") == BLOB
+        assert client.push_blob("team/job", io.BytesIO(b"new layer"), 9, "sha256:def")
+    assert [(method, path.split("?")[0]) for method, path, _ in storage.seen] == [
+        ("GET", "/blobs/sha256:abc"), ("PUT", "/uploads/1")]
+    assert storage.authorizations() == []
+
+
+def test_a_plain_http_token_service_on_another_host_gets_no_login(registry_login):
+    """A Bearer challenge whose realm is plain http on another origin would carry the login
+    in the clear to a host the registry named: refused with one line, nothing sent there."""
+    with Storage() as storage, RedirectingRegistry(
+            storage, bearer_realm=f"{storage.url}/token") as registry:
+        client = Registry(registry.url.removeprefix("http://"))
+        with pytest.raises(LaunchError, match="plain http on another host") as refused:
+            client.blob("team/job", "sha256:abc")
+    assert "\n" not in str(refused.value)
+    assert storage.seen == []
