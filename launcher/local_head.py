@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from launcher.errors import LaunchError
+from launcher.private_files import read_private
 from launcher.settings import launch_home
 
 # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes every Ray listener bind the given 127.0.0.1.
@@ -54,7 +55,8 @@ def read_state() -> HeadState | None:
 
 
 def token_path() -> Path:
-    return launch_home() / "ray" / "auth_token"
+    # Not under the head's --temp-dir: Ray makes that folder 0777, where anyone could swap it.
+    return launch_home() / "auth_token"
 
 
 def probe(address: str, headers: dict[str, str]) -> int | None:
@@ -151,8 +153,9 @@ def _free_port() -> int:
 
 def _ensure_token() -> Path:
     path = token_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        read_private(path, "the Ray token")  # never a token someone else put there
+    else:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))

@@ -2,7 +2,8 @@
 
 The token is looked up the way Ray does (RAY_AUTH_TOKEN, then RAY_AUTH_TOKEN_PATH, then
 ~/.ray/auth_token), after the token of the head launch itself started, if any. It is sent as
-`Authorization: Bearer`, and never written to a spec, a log or status.json.
+`Authorization: Bearer`, and never written to a spec, a log or status.json. A token file must
+be the user's own and 0600 (launcher.private_files).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from launcher import local_head
+from launcher.private_files import read_private
 
 # Tokens of heads launch reaches through a port-forward (the kubernetes target), by address.
 _forwarded: dict[str, str] = {}
@@ -34,8 +36,8 @@ def token_for(address: str) -> str | None:
         candidates.append(Path(head.token_path))
     candidates.append(Path("~/.ray/auth_token").expanduser())
     for path in candidates:
-        if path.is_file() and path.read_text().strip():
-            return path.read_text().strip()
+        if path.is_file() and (token := read_private(path, "the Ray token")):
+            return token
     return None
 
 

@@ -12,7 +12,11 @@ JOB_PACKAGES = [SOURCE_ROOT / name for name in ("jobs", "launcher")]
 
 
 def launch_home() -> Path:
+    """LAUNCH_HOME, made private (0700) when launch creates it: it holds the local head's
+    token, run records and storage credentials."""
     home = Path(os.environ.get("LAUNCH_HOME", "~/.launch")).expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    if not home.is_dir():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, exist_ok=True)
     return home
 

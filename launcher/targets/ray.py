@@ -132,7 +132,7 @@ class RayTarget(Target):
             except AuthenticationError:
                 raise LaunchError(f"the Ray head at {self.address} needs its token: set "
                                   "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (a head launch started "
-                                  "keeps it in LAUNCH_HOME/ray/auth_token)") from None
+                                  "keeps it in LAUNCH_HOME/auth_token)") from None
         return self._client
 
     def _call(self, method, run_id: str):

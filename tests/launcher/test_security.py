@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -11,7 +13,9 @@ import pytest
 from launcher import runs
 from launcher.errors import LaunchError
 from launcher.image.registry import Registry
+from launcher.local_head import probe
 
+from support.ports import free_port
 from support.redirecting_registry import BLOB, PASSWORD, USER, RedirectingRegistry, Storage
 from support.s3_listing import CraftedBucket
 
@@ -95,3 +99,38 @@ def test_a_plain_http_token_service_on_another_host_gets_no_login(registry_login
             client.blob("team/job", "sha256:abc")
     assert "\n" not in str(refused.value)
     assert storage.seen == []
+
+
+OTHER_UID = 65534  # nobody: the other local user
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="handing a file to another user (chown) and acting as that user "
+                           "(setpriv) need root and util-linux's setpriv")
+def test_a_ray_token_another_user_could_plant_is_refused(cli, tmp_path):
+    """The local head's token decides who may run jobs as this user. LAUNCH_HOME is made 0700
+    with the token directly in it (not in Ray's temp dir, which Ray makes 0777), so another
+    user cannot put one there; a token file that is someone else's, or that others can read,
+    is refused with one line, and no head starts with it."""
+    home = tmp_path / "home"
+    env = {"LAUNCH_HOME": str(home), "LAUNCH_RAY_GCS_PORT": str(free_port())}
+    address = f"http://127.0.0.1:{free_port()}"
+    assert cli("local", "down", env=env).returncode == 0  # any command makes LAUNCH_HOME
+    assert home.stat().st_mode & 0o777 == 0o700
+    token = home / "auth_token"
+    planted = subprocess.run(["setpriv", f"--reuid={OTHER_UID}", f"--regid={OTHER_UID}",
+                              "--clear-groups", "sh", "-c", f"echo planted > {token}"],
+                             capture_output=True, text=True)
+    assert planted.returncode != 0 and "Permission denied" in planted.stderr
+    assert not token.exists()
+
+    token.write_text("planted")  # as if it got there anyway: another user's file
+    os.chmod(token, 0o600)
+    os.chown(token, OTHER_UID, OTHER_UID)
+    for problem in (f"owned by uid {OTHER_UID}", "mode is 0644, not 0600"):
+        up = cli("local", "up", "--address", address, env=env, timeout=120)
+        assert up.returncode != 0 and up.stderr.count("\n") == 1, up.stderr
+        assert f"refusing the Ray token in {token}" in up.stderr and problem in up.stderr
+        assert probe(address, {}) is None  # no head started
+        os.chown(token, os.geteuid(), os.getegid())  # then one of ours, but readable by all
+        os.chmod(token, 0o644)
