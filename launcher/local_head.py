@@ -103,6 +103,8 @@ def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None
         # Ray's fixed default (52365) would collide with any other Ray head on this machine,
         # leaving a head that answers but takes no job ("No available agent to submit job").
         f"--dashboard-agent-listen-port={_free_port()}",
+        # Likewise Ray Client's 10001: a second head would share the first one's client server.
+        f"--ray-client-server-port={_free_port()}",
         f"--temp-dir={temp_dir}", "--disable-usage-stats",
     ]
     # RAY_ADDRESS: processes of this head (e.g. the placement-group cleaner Tune relies on

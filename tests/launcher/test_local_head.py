@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -30,6 +31,11 @@ def _group(pgid: int) -> list[psutil.Process]:
     return found
 
 
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
 def test_local_up_requires_a_token_and_down_stops_every_process(cli):
     home = Path(tempfile.mkdtemp(prefix="lh-", dir="/tmp"))
     address = f"http://127.0.0.1:{free_port()}"
@@ -54,6 +60,12 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     assert probe(address, {"Authorization": f"Bearer {token}"}) == 200
     members = _group(state["pgid"])
     assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
+    # Every listener on a port of its own, on 127.0.0.1: none on Ray's fixed defaults, which
+    # a second head on this machine would share (Ray Client's 10001, the agent's 52365).
+    listening = [c.laddr for p in members for c in p.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(_loopback(addr.ip) for addr in listening), listening
+    assert not {10001, 52365} & {addr.port for addr in listening}, listening
 
     again = cli("local", "up", "--address", address, env=env)
     assert "already answers" in again.stdout
