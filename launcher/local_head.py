@@ -110,7 +110,10 @@ def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None
     # RAY_ADDRESS: processes of this head (e.g. the placement-group cleaner Tune relies on
     # when ASHA stops a trial) find their own cluster even when other heads run here.
     env = {**os.environ, **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
-           "RAY_ADDRESS": f"127.0.0.1:{gcs_port}"}
+           "RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
+           # Ray's metrics listeners have fixed defaults (44217, 44227) and no flag.
+           "AUTOSCALER_METRIC_PORT": str(_free_port()),
+           "DASHBOARD_METRIC_PORT": str(_free_port())}
     # Jobs run `python -m jobs.run`: make `python` the interpreter launch runs in.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("RAY_AUTH_TOKEN", None)

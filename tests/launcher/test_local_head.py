@@ -61,11 +61,12 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     members = _group(state["pgid"])
     assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
     # Every listener on a port of its own, on 127.0.0.1: none on Ray's fixed defaults, which
-    # a second head on this machine would share (Ray Client's 10001, the agent's 52365).
+    # a second head on this machine would share (Ray Client's 10001, the agent's 52365, the
+    # autoscaler's and the dashboard's metrics, 44217 and 44227).
     listening = [c.laddr for p in members for c in p.net_connections("tcp")
                  if c.status == psutil.CONN_LISTEN]
     assert listening and all(_loopback(addr.ip) for addr in listening), listening
-    assert not {10001, 52365} & {addr.port for addr in listening}, listening
+    assert not {10001, 52365, 44217, 44227} & {addr.port for addr in listening}, listening
 
     again = cli("local", "up", "--address", address, env=env)
     assert "already answers" in again.stdout
