@@ -27,7 +27,7 @@ DEADLINE_S = 600
 @pytest.mark.long
 def test_ten_jobs_at_once_each_end_in_their_own_state(ray_head, s3_store, tiny_model,
                                                       write_job, cli, tmp_path):
-    """Long (about 4 minutes on 2 cores): ten drivers and their trainers queue for two CPUs,
+    """Long (about 3 minutes on 2 cores): ten drivers and their trainers queue for two CPUs,
     which is the contention under test; each job is already as small as a job gets."""
     root = f"s3://{s3_store.bucket}/concurrency"
     jobs = []
