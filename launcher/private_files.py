@@ -1,6 +1,6 @@
-"""Secrets launch keeps on this machine (the local head's Ray token) are read only from files
-that the user owns and no one else can read or replace: a file planted by another local user
-would otherwise hand them a job run as this user."""
+"""Ray token files (the local head's, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) are read only
+when the user owns them and no one else can read or replace them: a token planted by another
+local user would otherwise hand that user jobs run as this one."""
 
 from __future__ import annotations
 
@@ -20,6 +20,6 @@ def read_private(path: Path, what: str) -> str:
     elif info.st_mode & 0o077:
         problem = f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0600"
     if problem:
-        raise LaunchError(f"refusing {what} in {path}: {problem}; delete it (launch makes a new "
-                          f"one) or `chmod 600 {path}` if you made it")
+        raise LaunchError(f"refusing {what} in {path}: {problem}; `chmod 600 {path}` if it is "
+                          "yours, else delete it (launch makes its own head a new one)")
     return path.read_text().strip()
