@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from launcher.errors import LaunchError
-from launcher.private_files import read_private
+from launcher.private_files import read_private, write_private
 from launcher.settings import launch_home
 
 # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes every Ray listener bind the given 127.0.0.1.
@@ -161,9 +161,7 @@ def _ensure_token() -> Path:
     if path.exists():
         read_private(path, "the Ray token")  # never a token someone else put there
     else:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        write_private(path, secrets.token_hex(32))
     return path
 
 

@@ -1,6 +1,7 @@
-"""Ray token files (the local head's, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) are read only
-when the user owns them and no one else can read or replace them: a token planted by another
-local user would otherwise hand that user jobs run as this one."""
+"""Secrets in files on this machine: written 0600 (in a 0700 folder, never through a symlink),
+and Ray token files (the local head's, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) read only when
+the user owns them and no one else can read or replace them: a token planted by another local
+user would otherwise hand that user jobs run as this one."""
 
 from __future__ import annotations
 
@@ -23,3 +24,11 @@ def read_private(path: Path, what: str) -> str:
         raise LaunchError(f"refusing {what} in {path}: {problem}; `chmod 600 {path}` if it is "
                           "yours, else delete it (launch makes its own head a new one)")
     return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by this user only."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

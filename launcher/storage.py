@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from launcher.contract import S3_PATH_STYLE_ENV
 from launcher.errors import LaunchError
+from launcher.private_files import write_private
 from launcher.settings import launch_home
 from launcher.spec.models import StorageSpec
 
@@ -278,8 +280,7 @@ def _credentials_file(credentials) -> Path:
                             "aws_secret_access_key": credentials.secret_key}
         if credentials.token:
             config["launch"]["aws_session_token"] = credentials.token
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            config.write(handle)
+        text = io.StringIO()
+        config.write(text)
+        write_private(path, text.getvalue())
     return path

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from launcher.errors import LaunchError
+from launcher.private_files import write_private
 from launcher.settings import SOURCE_ROOT
 
 CLUSTER = "launch"  # the name in k8s/kind-cluster.yaml
@@ -40,8 +41,8 @@ def up(log: Callable[[str], None]) -> str:
     _run(["kubectl", "apply", "-f", str(K8S / "namespace.yaml")])
     with tempfile.TemporaryDirectory(prefix="launch-kind-") as folder:
         env_file, s3_json = Path(folder) / "storage.env", Path(folder) / "s3.json"
-        _private(env_file, f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
-        _private(s3_json, json.dumps({"identities": [{
+        write_private(env_file, f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
+        write_private(s3_json, json.dumps({"identities": [{
             "name": "launch", "credentials": [{"accessKey": access, "secretKey": secret}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
         _apply_secret("launch-storage", f"--from-env-file={env_file}")
@@ -76,12 +77,6 @@ def _credentials() -> tuple[str, str]:
         raise LaunchError("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: the cluster's S3 "
                           "store accepts them and the Ray pods read them from a Secret")
     return access, secret
-
-
-def _private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def _apply_secret(name: str, source: str) -> None:

@@ -6,9 +6,9 @@ LAUNCH_HOME/kube-tokens/<namespace>/<rayjob> (mode 0600) to reach the run's Jobs
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from launcher.private_files import write_private
 from launcher.settings import launch_home
 
 
@@ -17,11 +17,7 @@ def _path(namespace: str, rayjob: str) -> Path:
 
 
 def save(namespace: str, rayjob: str, token: str) -> None:
-    path = _path(namespace, rayjob)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token)
+    write_private(_path(namespace, rayjob), token)
 
 
 def load(namespace: str, rayjob: str) -> str | None:
