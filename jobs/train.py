@@ -113,7 +113,7 @@ def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool 
     """The task's data, model (with its method) and Hugging Face Trainer for `spec`: what a
     Ray Train worker runs, and what bench/hf_loop.py runs without Ray (`deepspeed=False`: no
     DeepSpeed either)."""
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, set_seed
 
     from jobs.data import load_splits
     from jobs.metrics import EvalMetrics
@@ -132,6 +132,9 @@ def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool 
     args = task.arguments(training_arguments(spec, output_dir, eval_on_start), spec.data)
     if not deepspeed:
         args = dataclasses.replace(args, deepspeed=None)
+    # The Trainer seeds only after the model exists: seed first, so the new weights (LoRA's
+    # matrices, a classifier head) start the same for the same training.seed.
+    set_seed(spec.training.seed)
     model = load_model(spec.model, spec.method, task, tokenizer, labels)
     # per-parameter learning rates (jobs.methods) on the task's Trainer
     trainer = trainer_class(task.trainer_base())(
