@@ -16,7 +16,18 @@ if [ -n "$missing" ]; then
   fi
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e '.[all,test]'
+# uv installs the same pinned set as pip in a tenth of the time (16 s against 165 s here). It
+# reads no pip.conf, so the machine's pip settings (local wheels, constraints) are passed on,
+# and like pip it picks the best match across all indexes.
+.venv/bin/pip install -q uv==0.13.9
+uv_args=(--python .venv/bin/python --index-strategy unsafe-best-match)
+while IFS= read -r setting; do
+  key=${setting%%=*} value=${setting#*=}
+  case $key in global.index-url|global.extra-index-url|global.find-links|global.constraint)
+    for item in ${value//\'/}; do uv_args+=("--${key#global.}" "$item"); done ;;
+  esac
+done < <(.venv/bin/pip config list)
+.venv/bin/uv pip install -q "${uv_args[@]}" -e '.[all,test]'
 .venv/bin/ruff check .
 status=0
 .venv/bin/python -m pytest -v --durations=15 tests "$@" || status=$?

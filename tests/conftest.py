@@ -16,6 +16,7 @@ import yaml
 
 from launcher.spec.load import merge_overrides
 
+from support import deepspeed_ops
 from support.ports import free_port
 from support.project import EXAMPLES, LAUNCH, ROOT
 from support.seaweedfs import SeaweedFS
@@ -35,6 +36,30 @@ pytest_plugins = ["image_fixtures", "task_models"]
 BUDGET_S = 120
 _seconds: dict[str, float] = {}  # set-up (its fixtures' share), call and teardown
 _marked_long: set[str] = set()
+
+
+def pytest_collection_modifyitems(items):
+    # Unit tests first: they leave a core mostly idle, which the DeepSpeed op build below uses.
+    items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
+
+
+_op_build: list[tuple[subprocess.Popen, Path]] = []  # the build and its log's folder
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("integration") for item in session.items):
+        folder = Path(tempfile.mkdtemp(prefix="launch-ops-"))
+        _op_build.append((deepspeed_ops.start_building(folder / "build.log"), folder))
+
+
+def pytest_sessionfinish(session):
+    # Long done, unless the session ended early. Killing a build midway would leave torch's lock
+    # file behind, and the next build would wait on it forever.
+    for process, folder in _op_build:
+        process.wait(timeout=600)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_runtest_logreport(report):

@@ -1,0 +1,38 @@
+"""The DeepSpeed ops this suite's CPU runs compile on first use, built ahead into torch's
+extension cache: the shared-memory collectives every DeepSpeed run loads, and CPUAdam for
+optimizer offload.
+
+On a fresh machine each takes about a minute of one core. conftest starts this module in the
+background when a session has integration tests and runs the unit tests first, which leave a
+core mostly idle; a run that needs an op before it is done waits on torch's build lock, then
+loads the finished op. Run as `python -m support.deepspeed_ops` (tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+# What jobs load: deepspeed.comm's build_shm_op and deepspeed.ops.adam.DeepSpeedCPUAdam.
+BUILDERS = ("ShareMemCommBuilder", "CPUAdamBuilder")
+
+
+def start_building(log: Path) -> subprocess.Popen:
+    """Build the ops in a background process that writes its output to `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "support.deepspeed_ops"],
+                                cwd=Path(__file__).parents[1], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def main() -> None:
+    from deepspeed.accelerator import get_accelerator
+
+    for name in BUILDERS:
+        builder = get_accelerator().create_op_builder(name)
+        builder.load()
+        print(f"{builder.absolute_name()} ready", flush=True)
+
+
+if __name__ == "__main__":
+    main()
