@@ -169,6 +169,14 @@ def _flat(config: dict) -> dict:
             for name, value in values.items()}
 
 
+def _swept_values(tune: TuneSpec, trial: RunStorage) -> dict:
+    """A trial's values of the swept fields, from the spec it ran with: a restored sweep's
+    failed trials come back from Tune without their config."""
+    spec = json.loads(trial.read_text(SPEC) or "{}")
+    return {f"{section}.{name}": spec.get(section, {}).get(name)
+            for section, fields in tune.space.items() for name in fields}
+
+
 def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
     """One row per trial, best first, from Tune's results and each trial's folder."""
     rows = []
@@ -182,7 +190,8 @@ def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
         summary = json.loads(trial.read_text(SUMMARY) or "{}")
         state = "FAILED" if result.error else "COMPLETED" if summary else "STOPPED"
         rows.append({
-            "trial_id": trial_id, "state": state, "config": _flat(result.config),
+            "trial_id": trial_id, "state": state,
+            "config": _flat(result.config) if result.config else _swept_values(tune, trial),
             tune.metric: values[-1] if values else None,
             "steps": max((r["step"] for r in records), default=0),
             # checkpoints/checkpoint_*, or checkpoints/<segment>/checkpoint_* under PBT

@@ -137,8 +137,10 @@ def test_killed_workers_resume_from_the_last_checkpoint(
     assert summary["checkpoints"] == len(folders)
 
 
-def test_stopped_run_resumes_with_submit_resume(ray_head, tiny_model, write_job, cli):
-    """`launch submit FILE --resume RUN` goes on from the run's last checkpoint, in its folder."""
+def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_model, write_job,
+                                                             cli):
+    """`launch stop` ends a training run STOPPED (in Ray and in status.json); `launch submit
+    FILE --resume RUN` goes on from the run's last checkpoint, in its folder."""
     job = write_job({"model": {"name_or_path": str(tiny_model)},
                      "target": {"address": ray_head.address},
                      "training": {"max_steps": 40, "save_steps": 10, "logging_steps": 5,
@@ -155,7 +157,12 @@ def test_stopped_run_resumes_with_submit_resume(ray_head, tiny_model, write_job,
 
     _wait_for(lambda: logged_steps() and logged_steps()[-1] >= 15, "step 15",
               lambda: cli("logs", run_id).stdout[-4000:])
-    assert f"{run_id}: STOPPED" in cli("stop", run_id).stdout
+    assert f"{run_id}: RUNNING" in cli("status", run_id).stdout
+    stopped = cli("stop", run_id)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"{run_id}: STOPPED" in stopped.stdout
+    assert f"{run_id}: STOPPED" in cli("status", run_id).stdout
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "STOPPED"
 
     refused = cli("submit", job, "--resume", "no-such-run")
     assert refused.returncode == 1 and "unknown run id" in refused.stderr

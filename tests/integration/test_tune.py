@@ -1,7 +1,8 @@
 """Sweeps on the session's real Ray head: every trial is a real Ray Train run of the tiny model.
 
 Kept small for 2 CPUs: one worker per trial, ZeRO-2 without offload, a few steps, at most two
-trials at once. The grid sweep holds a trial that crashes, so one sweep answers two questions.
+trials at once. The grid sweep holds a trial that crashes, and is stopped and resumed midway,
+so one sweep answers three questions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import re
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,24 +35,33 @@ TRIAL = {"data": {"path": str(EXAMPLES / "data" / "debian_describe.jsonl"),
          "scale": {"num_workers": 1}}
 
 
+def sweep_job(folder: Path, tiny_model: Path, ray_head, tune: dict,
+              training: dict | None = None) -> Path:
+    """The quickstart as a sweep of TRIAL-sized trials; results under `folder`/runs."""
+    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
+    merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
+                          "storage": {"uri": str(folder / "runs")},
+                          "target": {"address": ray_head.address},
+                          "tune": {"metric": "eval_loss", "max_concurrent_trials": 2, **tune}})
+    merge_overrides(job, {"training": training or {}})
+    (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    return folder / "job.yaml"
+
+
+def results_folder(output: str) -> Path:
+    return Path(re.search(r"^  results:\s+(\S+)$", output, re.MULTILINE).group(1))
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, cli, tiny_model, ray_head):
-    """Submit a sweep and follow it to the end: (exit code, run folder, trials, output)."""
+    """Submit a sweep and follow it to the end: (run folder, trials)."""
 
     def run(tune: dict, training: dict | None = None):
-        folder = tmp_path_factory.mktemp("sweep")
-        job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
-        merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
-                     "storage": {"uri": str(folder / "runs")},
-                     "target": {"address": ray_head.address},
-                     "tune": {"metric": "eval_loss", "max_concurrent_trials": 2, **tune}})
-        merge_overrides(job, {"training": training or {}})
-        (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+        job = sweep_job(tmp_path_factory.mktemp("sweep"), tiny_model, ray_head, tune, training)
         started = time.time()
-        result = cli("submit", folder / "job.yaml", "--follow", timeout=600)
-        output = result.stdout + result.stderr
-        run_dir = Path(re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE).group(1))
-        assert result.returncode == 0, output[-3000:]
+        result = cli("submit", job, "--follow", timeout=600)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        run_dir = results_folder(result.stdout)
         trials = json.loads((run_dir / "tune" / "trials.json").read_text())
         print(f"\n{tune.get('scheduler', 'no scheduler')}, {tune.get('search', 'random')} "
               f"search: {len(trials)} trials in {time.time() - started:.0f} s: "
@@ -60,28 +71,71 @@ def sweep(tmp_path_factory, cli, tiny_model, ray_head):
     return run
 
 
+@dataclass
+class StoppedSweep:
+    run_dir: Path
+    trials: list[dict]
+    resumed_output: str
+    finished_at_stop: dict[str, str]  # trial folder -> its summary.json when the sweep stopped
+
+
 @pytest.fixture(scope="module")
-def grid_sweep(sweep):
-    return sweep({"search": "grid", "space": {"method": {
-        "r": {"grid": [4, 8]},
-        "target_modules": {"grid": [["c_attn"], ["no_such_module"]]}}}})
+def grid_sweep(tmp_path_factory, cli, tiny_model, ray_head) -> StoppedSweep:
+    """The grid sweep the grid tests read: LoRA target modules {c_attn, one that is not in the
+    model} x learning rate {1e-3, 3e-3}, two trials at a time. Tune varies the modules fastest,
+    so a crashing trial runs beside each one that trains, and the second c_attn trial starts
+    well after the first: the driver is stopped once the first has finished and the second
+    trains, and `launch submit --resume` ends the sweep."""
+    job = sweep_job(tmp_path_factory.mktemp("grid"), tiny_model, ray_head, {
+        "search": "grid", "space": {
+            "method": {"target_modules": {"grid": [["c_attn"], ["no_such_module"]]}},
+            "training": {"learning_rate": {"grid": [1e-3, 3e-3]}}}})
+    submitted = cli("submit", job)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = re.search(r"^submitted (\S+)", submitted.stdout, re.MULTILINE).group(1)
+    run_dir = results_folder(submitted.stdout)
+
+    def finished() -> dict[str, str]:
+        return {p.parent.name: p.read_text() for p in (run_dir / "tune").glob("*/summary.json")}
+
+    def one_trains_unfinished() -> bool:
+        for spec in (run_dir / "tune").glob("*/spec.json"):
+            trial, metrics = spec.parent, spec.parent / "metrics.jsonl"
+            if (json.loads(spec.read_text())["method"]["target_modules"] == ["c_attn"]
+                    and not (trial / "summary.json").exists() and metrics.exists()
+                    and '"loss"' in metrics.read_text()):
+                return True
+        return False
+
+    deadline = time.time() + 400
+    while not (finished() and one_trains_unfinished()):
+        assert time.time() < deadline, cli("logs", run_id).stdout[-4000:]
+        time.sleep(0.5)
+    assert f"{run_id}: STOPPED" in cli("stop", run_id).stdout
+    finished_at_stop = finished()
+
+    resumed = cli("submit", job, "--resume", run_id, "--follow", timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    trials = json.loads((run_dir / "tune" / "trials.json").read_text())
+    return StoppedSweep(run_dir, trials, resumed.stdout, finished_at_stop)
 
 
 @pytest.mark.long
 def test_a_grid_sweep_covers_exactly_the_grid(grid_sweep):
-    """Long (about 2 minutes, in its set-up): the grid sweep both grid tests read runs 4 trials,
-    2 at a time, each a Ray Train run of its own."""
-    run_dir, trials = grid_sweep
-    configs = sorted(json.dumps(t["config"], sort_keys=True) for t in trials)
-    grid = sorted(json.dumps({"method.r": r, "method.target_modules": modules}, sort_keys=True)
-                  for r, modules in itertools.product([4, 8], [["c_attn"], ["no_such_module"]]))
+    """Long (about 2.5 minutes, in its set-up): the sweep all three grid tests read runs 4
+    trials, 2 at a time, each a Ray Train run of its own, and is submitted twice."""
+    configs = sorted(json.dumps(t["config"], sort_keys=True) for t in grid_sweep.trials)
+    grid = sorted(json.dumps({"method.target_modules": modules, "training.learning_rate": rate},
+                             sort_keys=True)
+                  for modules, rate in itertools.product([["c_attn"], ["no_such_module"]],
+                                                         [1e-3, 3e-3]))
     assert configs == grid
 
 
 def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
     """A LoRA target that is not in the model makes PEFT raise in that trial's worker."""
-    run_dir, trials = grid_sweep
-    for trial in trials:
+    run_dir = grid_sweep.run_dir
+    for trial in grid_sweep.trials:
         crashes = trial["config"]["method.target_modules"] == ["no_such_module"]
         assert trial["state"] == ("FAILED" if crashes else "COMPLETED"), trial
         if crashes:
@@ -94,6 +148,16 @@ def test_a_crashing_trial_is_failed_while_the_others_finish(grid_sweep):
     assert best["config"]["method.target_modules"] == ["c_attn"]
     assert (run_dir / "model" / "adapter_config.json").is_file()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
+
+
+def test_a_stopped_sweep_resumes_with_submit_resume(grid_sweep):
+    """`launch submit --resume` restores the stopped sweep from storage (Tuner.restore): a
+    finished trial keeps its result and is not trained again; the rest run to their end."""
+    assert "[launch] resuming the sweep" in grid_sweep.resumed_output
+    for trial, summary in grid_sweep.finished_at_stop.items():
+        assert (grid_sweep.run_dir / "tune" / trial / "summary.json").read_text() == summary
+    completed = [t for t in grid_sweep.trials if t["state"] == "COMPLETED"]
+    assert len(completed) == 2 > len(grid_sweep.finished_at_stop)  # one finished after resume
 
 
 @pytest.mark.long
@@ -140,47 +204,6 @@ def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_row(sweep):
     assert summary["search"] == "optuna" and summary["scheduler"] == "asha"
     for plot in ("sweep_curves.png", "sweep_training.learning_rate.png"):
         assert (run_dir / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.long
-def test_a_stopped_sweep_resumes_with_submit_resume(tmp_path, cli, tiny_model, ray_head):
-    """The driver of a sweep stops after its first trial; `launch submit --resume` restores the
-    sweep from storage (Tuner.restore): the finished trial keeps its result and is not trained
-    again, and the other trial runs to its end.
-
-    Long (about 2 minutes): two submissions of a sweep, three Ray Train runs in all."""
-    job = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
-    merge_overrides(job, {**TRIAL, "model": {"name_or_path": str(tiny_model)},
-                          "storage": {"uri": str(tmp_path / "runs")},
-                          "target": {"address": ray_head.address},
-                          "tune": {"metric": "eval_loss", "max_concurrent_trials": 1,
-                                   "search": "grid",
-                                   "space": {"method": {"r": {"grid": [4, 8]}}}}})
-    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
-    submitted = cli("submit", tmp_path / "job.yaml")
-    assert submitted.returncode == 0, submitted.stderr
-    run_id = re.search(r"^submitted (\S+)", submitted.stdout, re.MULTILINE).group(1)
-    run_dir = Path(re.search(r"^  results:\s+(\S+)$", submitted.stdout, re.MULTILINE).group(1))
-
-    # Stop once the second trial trains: the first has finished and Tune has had time to
-    # record that in its experiment state.
-    deadline = time.time() + 400
-    while not (list((run_dir / "tune").glob("*/summary.json"))
-               and len(list((run_dir / "tune").glob("*/metrics.jsonl"))) == 2):
-        assert time.time() < deadline, cli("logs", run_id).stdout[-4000:]
-        time.sleep(1)
-    assert f"{run_id}: STOPPED" in cli("stop", run_id).stdout
-    [first] = list((run_dir / "tune").glob("*/summary.json"))
-    first_summary = first.read_text()
-
-    resumed = cli("submit", tmp_path / "job.yaml", "--resume", run_id, "--follow", timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
-    assert "[launch] resuming the sweep" in resumed.stdout
-    trials = json.loads((run_dir / "tune" / "trials.json").read_text())
-    assert sorted(t["config"]["method.r"] for t in trials) == [4, 8]
-    assert [t["state"] for t in trials] == ["COMPLETED", "COMPLETED"]
-    assert first.read_text() == first_summary  # the finished trial was not trained again
-    assert json.loads((run_dir / "status.json").read_text())["state"] == "SUCCEEDED"
 
 
 def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate(sweep):
