@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import pytest
 
-from support.project import submitted_run_id
+from support.project import submitted_results, submitted_run_id
 
 pytestmark = pytest.mark.integration
-
-
-def _run_dir(output: str) -> Path:
-    match = re.search(r"^  results:\s+(\S+)$", output, re.MULTILINE)
-    assert match, output
-    return Path(match.group(1))
 
 
 def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job, cli):
@@ -31,7 +24,7 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
     result = cli("submit", job, "--follow", timeout=900)
     elapsed = time.time() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id, run_dir = submitted_run_id(result), _run_dir(result.stdout)
+    run_id, run_dir = submitted_run_id(result), submitted_results(result)
     assert f"{run_id}: SUCCEEDED" in result.stdout
     assert "[launch] step" in result.stdout  # progress is streamed while it trains
 
@@ -111,7 +104,7 @@ def test_zero3_with_cpu_offload_and_bf16(ray_head, tiny_model, write_job, cli):
                                              "offload_params": True}}})
     result = cli("submit", job, "--follow", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = _run_dir(result.stdout)
+    run_dir = submitted_results(result)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["zero_stage"] == 3 and summary["global_step"] == 8
     assert summary["eval_loss_after"] < summary["eval_loss_before"]
@@ -132,7 +125,7 @@ def test_early_stopping_without_deepspeed_ends_at_the_stale_evaluation(ray_head,
     result = cli("submit", job, "--follow", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "[launch] early stopping at step 3: eval_loss has not improved" in result.stdout
-    run_dir = _run_dir(result.stdout)
+    run_dir = submitted_results(result)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["stopped_early"] is True
     assert summary["zero_stage"] == 0
@@ -150,7 +143,7 @@ def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job,
                      "target": {"address": ray_head.address}})
     result = cli("submit", job, "--follow", timeout=600)
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr
-    run_id, run_dir = submitted_run_id(result), _run_dir(result.stdout)
+    run_id, run_dir = submitted_run_id(result), submitted_results(result)
     assert f"run {run_id} ended FAILED" in result.stderr
 
     logs = cli("logs", run_id)

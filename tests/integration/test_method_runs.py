@@ -5,7 +5,6 @@ exports what the method produces. Tiny sizes: a few steps each."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from support.project import EXAMPLES
+from support.project import EXAMPLES, submitted_results
 
 pytestmark = pytest.mark.integration
 ROWS = 400  # of the quickstart's data: 40 validation rows keep evaluation quick
@@ -41,7 +40,7 @@ def run_method(ray_head, tiny_model, write_job, cli, tmp_path):
         started = time.time()
         result = cli("submit", job, "--follow", timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        run_dir = Path(re.search(r"^  results:\s+(\S+)$", result.stdout, re.M).group(1))
+        run_dir = submitted_results(result)
         summary = json.loads((run_dir / "summary.json").read_text())
         print(f"\n{method['type']} (ZeRO-{stage}): {time.time() - started:.1f} s; eval loss "
               f"{summary['eval_loss_before']:.3f} -> {summary['eval_loss_after']:.3f}; "

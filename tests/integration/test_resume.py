@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-from support.project import submitted_run_id
+from support.project import submitted_results, submitted_run_id
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +146,7 @@ def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_mod
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
     run_id = submitted_run_id(submitted)
-    run_dir = Path(re.search(r"^  results:\s+(\S+)$", submitted.stdout, re.MULTILINE).group(1))
+    run_dir = submitted_results(submitted)
     metrics = run_dir / "metrics.jsonl"
 
     def logged_steps():

@@ -6,13 +6,12 @@ metrics, what was exported, and samples."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support.project import EXAMPLES
+from support.project import EXAMPLES, submitted_results
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +29,7 @@ def submit(cli, tmp_path, ray_head, job: dict) -> tuple[dict, Path]:
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = cli("submit", path, "--follow", timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
-    run_dir = Path(re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE).group(1))
+    run_dir = submitted_results(result)
     return json.loads((run_dir / "summary.json").read_text()), run_dir
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from launcher.spec.models import StorageSpec
 from launcher.storage import storage_for
 from launcher.sweep_results import sweep_table
 
-from support.project import EXAMPLES
+from support.project import EXAMPLES, submitted_results, submitted_run_id
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +47,6 @@ def sweep_job(folder: Path, tiny_model: Path, ray_head, tune: dict,
     return folder / "job.yaml"
 
 
-def results_folder(output: str) -> Path:
-    return Path(re.search(r"^  results:\s+(\S+)$", output, re.MULTILINE).group(1))
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, cli, tiny_model, ray_head):
     """Submit a sweep and follow it to the end: (run folder, trials)."""
@@ -61,7 +56,7 @@ def sweep(tmp_path_factory, cli, tiny_model, ray_head):
         started = time.time()
         result = cli("submit", job, "--follow", timeout=600)
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-        run_dir = results_folder(result.stdout)
+        run_dir = submitted_results(result)
         trials = json.loads((run_dir / "tune" / "trials.json").read_text())
         print(f"\n{tune.get('scheduler', 'no scheduler')}, {tune.get('search', 'random')} "
               f"search: {len(trials)} trials in {time.time() - started:.0f} s: "
@@ -92,8 +87,7 @@ def grid_sweep(tmp_path_factory, cli, tiny_model, ray_head) -> StoppedSweep:
             "training": {"learning_rate": {"grid": [1e-3, 3e-3]}}}})
     submitted = cli("submit", job)
     assert submitted.returncode == 0, submitted.stderr
-    run_id = re.search(r"^submitted (\S+)", submitted.stdout, re.MULTILINE).group(1)
-    run_dir = results_folder(submitted.stdout)
+    run_id, run_dir = submitted_run_id(submitted), submitted_results(submitted)
 
     def finished() -> dict[str, str]:
         return {p.parent.name: p.read_text() for p in (run_dir / "tune").glob("*/summary.json")}

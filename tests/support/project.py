@@ -17,3 +17,10 @@ def submitted_run_id(result: subprocess.CompletedProcess) -> str:
     match = re.search(r"^submitted (\S+)", result.stdout, re.MULTILINE)
     assert match, result.stdout + result.stderr
     return match.group(1)
+
+
+def submitted_results(result: subprocess.CompletedProcess) -> Path:
+    """The run's results folder `launch submit` printed."""
+    match = re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE)
+    assert match, result.stdout + result.stderr
+    return Path(match.group(1))
