@@ -29,6 +29,14 @@ def read_private(path: Path, what: str) -> str:
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path`, readable by this user only."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
+        # A file that was already there keeps its owner and mode: never write a secret into
+        # one another user planted (in a LAUNCH_HOME that was not private), and make it 0600.
+        owner = os.fstat(fd).st_uid
+        if owner != os.geteuid():
+            raise LaunchError(f"refusing to write a secret to {path}: it is owned by uid "
+                              f"{owner}, not by you (uid {os.geteuid()}); delete it")
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
         handle.write(text)
