@@ -7,6 +7,7 @@ was submitted to, and leaves every result under the run's folder (see launcher.c
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -110,4 +111,9 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything the run keeps is stored by now. Ray's and torch's teardown at interpreter exit
+    # takes about 2 s more before Ray sees the job end: skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
