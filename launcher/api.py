@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher import contract as files
-from launcher import runs
+from launcher import ray_auth, runs
 from launcher.contract import RunLayout, merged_status
 from launcher.errors import LaunchError
 from launcher.runs import RunRecord
@@ -36,6 +36,8 @@ def submit(job_file: str | Path, resume: str | None = None,
     starting a new run. Every check that can fail runs before the Ray job exists; a failed
     submission of a new run leaves nothing behind in storage.
     """
+    if address := (overrides or {}).get("target", {}).get("address"):
+        ray_auth.name(address)
     spec = load_spec(job_file, overrides)
     target = make_target(spec.target)
     if target.capabilities.trains_here and importlib.util.find_spec("torch") is None:
@@ -153,6 +155,7 @@ def record(run_id: str | None, address: str | None = None) -> RunRecord:
     run = runs.load(run_id) if run_id else runs.latest()
     if address is None:
         return run
+    ray_auth.name(address)
     target = {**run.target, "address": address}
     target_settings(target)  # a clear error for a bad address, or a kind that has none
     return replace(run, target=target)
@@ -237,6 +240,8 @@ def list_runs(address: str | None = None, namespace: str | None = None,
                     "kubernetes": {"namespace": namespace, "context": context}}
     else:
         settings = {"kind": "ray", "address": address}
+        if address:
+            ray_auth.name(address)
     settings = target_settings(settings)
     try:
         return make_target(settings).list()

@@ -59,6 +59,8 @@ def diagnose(job_file: Path | None = None, address: str | None = None) -> Report
     from launcher.spec.load import load_spec
     from launcher.targets import make_target, target_settings
 
+    if address:
+        ray_auth.name(address)
     overrides = {"target": {"address": address}} if address else None
     spec = load_spec(job_file, overrides) if job_file else None
     settings = spec.target if spec else target_settings({"kind": "ray", "address": address})
@@ -124,9 +126,13 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
                          needed=False)
         return Check(name, False, "nothing answers", "start the cluster, or fix "
                      "target.address / --address / RAY_API_SERVER_ADDRESS / RAY_ADDRESS")
+    if status in (401, 403) and ray_auth.withheld(address):
+        return Check(name, False, f"wants a token (HTTP {status}); launch sends yours only to "
+                     "an address you named, not to one only a job file names",
+                     ray_auth.FIX_WITHHELD)
     if status in (401, 403):
         return Check(name, False, f"refused launch's token (HTTP {status})",
-                     "export RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH with the head's token")
+                     ray_auth.FIX_REFUSED)
     if status != 200:
         return Check(name, False, f"answered HTTP {status}: not a Ray dashboard?",
                      "point target.address at the Ray dashboard (port 8265 by default)")

@@ -49,8 +49,7 @@ class RayTarget(Target):
                               "only on this machine: check the address and that the cluster's "
                               "dashboard is reachable from here")
         elif code in (401, 403):
-            raise LaunchError(f"the Ray head at {self.address} refused the token (HTTP {code}); "
-                              "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH to its token")
+            raise LaunchError(ray_auth.refusal(self.address, code))
 
     def checks(self, image_ray_version: str | None) -> list[Check]:
         from launcher.doctor import ray_head
@@ -71,6 +70,7 @@ class RayTarget(Target):
                                  "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
                     metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
                 )
+                ray_auth.keep_named(self.address)  # status, logs, stop of the run need it too
                 return
             except RuntimeError as err:
                 # A head that is starting, or busy with many submissions at once, answers
@@ -130,9 +130,7 @@ class RayTarget(Target):
                         if self.capabilities.starts_cluster else "is the address right?")
                 raise LaunchError(f"no Ray head answers at {self.address}; {hint}") from None
             except AuthenticationError:
-                raise LaunchError(f"the Ray head at {self.address} needs its token: set "
-                                  "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (a head launch started "
-                                  "keeps it in LAUNCH_HOME/auth_token)") from None
+                raise LaunchError(ray_auth.refusal(self.address, 401)) from None
         return self._client
 
     def _call(self, method, run_id: str):

@@ -167,7 +167,9 @@ def test_two_nodes_train_zero3_with_checkpoints_in_s3(cluster, tiny_model, tmp_p
         "scale": {"num_workers": 2, "num_nodes": 2, "deepspeed": {"stage": 3}},
         "storage": {"uri": f"s3://{BUCKET}/runs", "endpoint_url": endpoint},
         "target": {"address": f"http://{HEAD_IP}:8265"}}))
-    result = subprocess.run([*head, *LAUNCH, "submit", str(job), "--follow"], env=env, cwd=ROOT,
+    # --address: the token of RAY_AUTH_TOKEN_PATH goes only to an address the user named.
+    result = subprocess.run([*head, *LAUNCH, "submit", str(job), "--address",
+                             f"http://{HEAD_IP}:8265", "--follow"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     # Ray Train's own placement report: one worker on each node.

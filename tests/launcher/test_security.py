@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from launcher.image.registry import Registry
 from launcher.local_head import probe
 
 from support.ports import free_port
+from support.project import submitted_run_id
 from support.redirecting_registry import BLOB, PASSWORD, USER, RedirectingRegistry, Storage
 from support.s3_listing import CraftedBucket
 
@@ -134,3 +136,45 @@ def test_a_ray_token_another_user_could_plant_is_refused(cli, tmp_path):
         assert probe(address, {}) is None  # no head started
         os.chown(token, os.geteuid(), os.getegid())  # then one of ours, but readable by all
         os.chmod(token, 0o644)
+
+
+def test_a_job_files_address_gets_no_ray_token_until_the_user_names_it(ray_head, write_job,
+                                                                        cli, tmp_path):
+    """The user's Ray token (here ~/.ray/auth_token, the session head's) goes only to an
+    address the user named. A job file naming the head is refused by it, with one line that
+    says what to do and nothing submitted; `--address` sends the token, and the address stays
+    named for the run's later commands. The session head stands in for the user's cluster:
+    launch here has a LAUNCH_HOME of its own, so it does not know the head as one it started."""
+    home = tmp_path / "user"
+    (home / ".ray").mkdir(parents=True)
+    token = home / ".ray" / "auth_token"
+    token.write_text(open(ray_head.token_path).read())
+    token.chmod(0o600)
+    env = {"HOME": str(home), "LAUNCH_HOME": str(tmp_path / "launch-home"),
+           "LAUNCH_RAY_ADDRESS": ""}  # no address named outside the job file
+    rows = tmp_path / "rows.jsonl"  # the first row is fine, the rest fails the run in seconds
+    rows.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{broken\n")
+    job = write_job({"target": {"address": ray_head.address}, "data": {"path": str(rows)},
+                     "model": {"name_or_path": "gpt2"}})  # never loaded: the data fails first
+
+    def head_check(*flags):
+        report = json.loads(cli("doctor", job, "-o", "json", *flags, env=env).stdout)
+        return next(check for check in report["checks"] if check["name"].startswith("ray head"))
+
+    withheld = head_check()
+    assert not withheld["ok"] and "only to an address you named" in withheld["detail"]
+    assert "--address" in withheld["hint"]
+    refused = cli("submit", job, env=env)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "pass it as --address (or set RAY_ADDRESS" in refused.stderr
+    assert not list((tmp_path / "runs").iterdir())  # nothing of the run was written
+
+    assert head_check("--address", ray_head.address)["ok"]
+    submitted = cli("submit", job, "--address", ray_head.address, env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted_run_id(submitted)
+    assert cli("status", run_id, env=env).returncode == 0  # no --address: it was named once
+    with_env = cli("doctor", job, "-o", "json", env={**env, "LAUNCH_HOME": str(tmp_path / "b"),
+                                                     "RAY_ADDRESS": ray_head.address})
+    assert next(c for c in json.loads(with_env.stdout)["checks"]
+                if c["name"].startswith("ray head"))["ok"]  # RAY_ADDRESS names it too
