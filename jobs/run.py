@@ -57,8 +57,10 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
         storage.write_status("STOPPED", ended_at=time.time())
         return 143
     except Exception as err:  # report every failure in status.json, then fail the Ray job
-        traceback.print_exc()
-        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        from jobs.failure import one_line
+
+        traceback.print_exc()  # the whole story stays in logs/driver.log
+        message = one_line(err)
         print(log_line(f"FAILED: {message}"), file=sys.stderr, flush=True)
         storage.write_status("FAILED", error=message, ended_at=time.time())
         return 1

@@ -45,11 +45,13 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    from jobs import failure
+
     # Ray Train turns print() in workers into log records, which duplicates lines and spills
     # the output libraries capture (datasets' hashing disassembles code through print).
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     scale = spec.scale
-    trainer = TorchTrainer(
+    settings = dict(
         train_loop_per_worker=train_worker,
         train_loop_config={"spec": spec.model_dump(mode="json"), "run": storage.layout.root,
                            "report": report, "segment": segment and dataclasses.asdict(segment)},
@@ -61,17 +63,31 @@ def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
         ),
         # Checkpoints land in <run>/checkpoints/checkpoint_*/ (Ray's storage_path/name layout),
         # or a segment's in <run>/checkpoints/<segment>/checkpoint_*/, through the run's own
-        # filesystem: S3 with a custom endpoint works the same way. On a worker's death Ray
-        # Train restarts the group and train_worker resumes from the latest checkpoint it
-        # reported.
+        # filesystem: S3 with a custom endpoint works the same way.
         run_config=ray.train.RunConfig(
             storage_path=storage.root if segment is None else storage.path(CHECKPOINTS),
             name=CHECKPOINTS if segment is None else segment.name,
             storage_filesystem=storage.filesystem,
-            failure_config=ray.train.FailureConfig(max_failures=spec.training.max_failures),
+            # Retries are decided here, below: Ray Train would retry every failure alike.
+            failure_config=ray.train.FailureConfig(max_failures=0),
             callbacks=callbacks),
     )
-    result = trainer.fit()
+    retries, allowed = 0, spec.training.max_failures
+    while True:
+        try:
+            result = TorchTrainer(**settings).fit()
+            break
+        except ray.train.WorkerGroupError as err:
+            # Only a worker that died is worth a retry; an exception of the job's own code
+            # (a model or data that cannot be loaded, out of memory) would come back each time.
+            if not failure.retryable(err) or retries == allowed:
+                raise
+            retries += 1
+            # The same run again: Ray Train restores its checkpoints from storage, and
+            # train_worker resumes from the latest one it registered.
+            print(log_line(f"a worker failed ({failure.one_line(err)}); restarting the workers "
+                           f"from the last checkpoint (retry {retries} of "
+                           f"{'unlimited' if allowed < 0 else allowed})"), flush=True)
     kept = _prune_unregistered_checkpoints(
         storage, CHECKPOINTS if segment is None else f"{CHECKPOINTS}/{segment.name}")
     return dict(result.return_value or {}, checkpoints=kept,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from jobs import pbt
+from jobs import failure, pbt
 from jobs.export import plot_sweep, read_metrics, write_summary
 from jobs.storage import RunStorage
 from launcher.contract import (
@@ -197,7 +197,7 @@ def _trials(tune: TuneSpec, storage: RunStorage, grid) -> list[dict]:
             # checkpoints/checkpoint_*, or checkpoints/<segment>/checkpoint_* under PBT
             "checkpoint": summary.get("checkpoint") and trial.layout.uri(
                 CHECKPOINTS + "/" + summary["checkpoint"].rsplit(f"/{CHECKPOINTS}/", 1)[1]),
-            "error": str(result.error).strip().splitlines()[-1] if result.error else None,
+            "error": result.error and failure.one_line(result.error),
             **({"perturbations": json.loads(trial.read_text(pbt.PERTURBATIONS) or "[]")}
                if tune.pbt else {}),
             "curve": [(r["step"], r[tune.metric]) for r in records if tune.metric in r],

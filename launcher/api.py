@@ -173,13 +173,21 @@ def status(run: RunRecord) -> JobInfo:
     """The run's state from its cluster; when the cluster cannot tell (gone, unreachable), the
     last state its storage recorded, marked as such (`source`)."""
     try:
-        return target_of(run).info(run.ray_job_id)
+        return _with_cause(run, target_of(run).info(run.ray_job_id))
     except LaunchError as err:
         stored = stored_status(run)
         if stored is None:
             raise
         stored.message = f"live state unavailable ({err}); {stored.message}".rstrip("; ")
         return stored
+
+
+def _with_cause(run: RunRecord, info: JobInfo) -> JobInfo:
+    """A failed run's message is the cause its driver recorded in status.json (one line),
+    rather than Ray's "entrypoint command failed" with the log's tail."""
+    if info.state == "FAILED" and (stored := stored_status(run)) and stored.message:
+        return replace(info, message=stored.message)
+    return info
 
 
 def stored_status(run: RunRecord) -> JobInfo | None:
@@ -212,7 +220,7 @@ def wait(run: RunRecord, timeout_s: float | None = None, poll_s: float = 1.0) ->
     while True:
         info = target.info(run.ray_job_id)
         if info.state in TERMINAL_STATES:
-            return info
+            return _with_cause(run, info)
         if deadline is not None and time.time() > deadline:
             raise LaunchError(f"run {run.run_id} still {info.state} after {timeout_s:.0f} s")
         time.sleep(poll_s)

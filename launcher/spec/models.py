@@ -102,8 +102,9 @@ class TrainingSpec(Section):
     )
     seed: int = Field(42, ge=0, description="Seed for data splits, initialisation and shuffling.")
     max_failures: int = Field(
-        3, ge=-1, description="Worker failures to recover from by restarting the workers from "
-        "the last checkpoint (Ray Train's FailureConfig); -1 for no limit, 0 to fail at once.",
+        3, ge=-1, description="Times a worker that died is recovered from by restarting the "
+        "workers from the last checkpoint; -1 for no limit, 0 to fail at once. An exception of "
+        "the job's own code (model or data that cannot be loaded) fails the run at once.",
     )
     checkpoint_upload: Literal["async", "sync"] = Field(
         "async", description="`async` uploads each checkpoint to storage in the background "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -154,3 +155,28 @@ def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job,
     assert f"cannot read data file {bad}" in document["log"]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "FAILED" and "cannot read data file" in status["error"]
+
+
+def test_a_model_the_workers_cannot_load_fails_at_once_with_its_cause(ray_head, tiny_model,
+                                                                     write_job, cli, tmp_path):
+    """The weights are broken: every worker raises while loading them. No retry can fix that,
+    so the run ends FAILED on the first attempt (training.max_failures is 3), and the worker's
+    own exception is the one line in status.json, `launch status` and the end of --follow."""
+    model = tmp_path / "broken-model"
+    shutil.copytree(tiny_model, model)
+    (model / "model.safetensors").write_bytes(b"not safetensors")
+    job = write_job({"model": {"name_or_path": str(model)},
+                     "target": {"address": ray_head.address}})
+    started = time.time()
+    result = cli("submit", job, "--follow", timeout=600)
+    elapsed = time.time() - started
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    run_id, run_dir = submitted_run_id(result), submitted_results(result)
+    cause = json.loads((run_dir / "status.json").read_text())["error"]
+    print(f"\nbroken weights: FAILED after {elapsed:.0f} s: {cause}")
+    assert "WorkerGroupError" not in cause and "\n" not in cause
+    assert cause.startswith(("SafetensorError: ", "OSError: ")), cause
+    assert result.stderr.strip().splitlines()[-1] == f"error: run {run_id} ended FAILED: {cause}"
+    assert f"  {cause}" in cli("status", run_id).stdout
+    log = (run_dir / "logs" / "driver.log").read_text()
+    assert "restarting the workers" not in log and "Traceback" in log  # the whole story
