@@ -31,22 +31,7 @@ done < <(.venv/bin/pip config list)
 .venv/bin/uv pip install -q --compile-bytecode "${uv_args[@]}" -e '.[all,test]'
 .venv/bin/ruff check .
 status=0
-pytest=(.venv/bin/python -m pytest -v --durations=15)
-if [ $# -gt 0 ]; then
-  "${pytest[@]}" "$@" || status=$?
-else
-  # The two tiers at once, each with its own Ray head and servers: a training run leaves about
-  # a third of the 2 CPUs idle (start-up, polling), which the unit tests fill. The unit tier's
-  # output follows the integration tier's.
-  unit_log=$(mktemp)
-  "${pytest[@]}" -m "not integration" tests >"$unit_log" 2>&1 &
-  unit=$!
-  "${pytest[@]}" -m integration tests || status=$?
-  wait $unit || status=$?
-  echo "================ the unit tier (ran alongside the integration tier) ================"
-  cat "$unit_log"
-  rm -f "$unit_log"
-fi
+.venv/bin/python -m pytest -v --durations=15 tests "$@" || status=$?
 elapsed=$((SECONDS - started))
 echo "scripts/test.sh: $((elapsed / 60)) min $((elapsed % 60)) s in all (install, lint, tests)"
 exit $status
