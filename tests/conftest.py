@@ -12,13 +12,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
-
-from launcher.spec.load import merge_overrides
 
 from support import deepspeed_ops
 from support.ports import free_port
-from support.project import EXAMPLES, LAUNCH, ROOT
+from support.project import EXAMPLES, LAUNCH, ROOT, write_quickstart
 from support.seaweedfs import SeaweedFS
 
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
@@ -141,13 +138,7 @@ def write_job(tmp_path):
 
     def write(overrides: dict | None = None, base: Path = EXAMPLES / "quickstart.yaml",
               name: str = "job.yaml") -> Path:
-        job = yaml.safe_load(base.read_text())
-        job["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
-        job["storage"]["uri"] = str(tmp_path / "runs")
-        merge_overrides(job, overrides or {})
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(job, sort_keys=False))
-        return path
+        return write_quickstart(tmp_path / name, tmp_path / "runs", overrides, base)
 
     return write
 

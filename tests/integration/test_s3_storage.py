@@ -1,15 +1,36 @@
-"""Runs whose results live in a real S3-compatible store (SeaweedFS on 127.0.0.1)."""
+"""Runs whose results live in a real S3-compatible store (SeaweedFS on 127.0.0.1).
+
+A team submitting at once: 10 `launch submit` processes started together on the session's one
+Ray head (2 CPUs), some jobs meant to succeed and some to fail. Every job must be tracked to its
+own terminal state, none lost, none mixed up, each with its results in its own prefix; one of
+those that succeed is then read back from the bucket alone, every result of it.
+
+Kept cheap: the jobs share one job name (so only the run ids tell them apart), the two that
+succeed train 4 steps on 1 worker, and the eight that fail break on their data file within
+seconds.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 
 from support.ports import free_port
-from support.project import submitted_run_id
+from support.project import write_quickstart
 
 pytestmark = pytest.mark.integration
+
+JOBS = 10
+# These get a data file that does not parse. The two that train (0 and 5) cover ZeRO
+# stages 0 and 2; each more would add a whole Ray Train run to the wait.
+FAILING = {1, 2, 3, 4, 6, 7, 8, 9}
+READ_BACK = 5  # the run whose every result test_every_result_lands_in_s3... reads
+STEPS, SAVE_EVERY = 4, 2
+DEADLINE_S = 600
 
 
 def _s3_job(write_job, tiny_model, ray_head, s3_store, data: dict | None = None, **storage):
@@ -17,7 +38,6 @@ def _s3_job(write_job, tiny_model, ray_head, s3_store, data: dict | None = None,
         "model": {"name_or_path": str(tiny_model)},
         **({"data": data} if data else {}),
         "target": {"address": ray_head.address},
-        "training": {"max_steps": 12, "logging_steps": 3, "eval_steps": 6, "save_steps": 6},
         "storage": {"uri": f"s3://{s3_store.bucket}/runs", "endpoint_url": s3_store.endpoint,
                     **storage},
     })
@@ -29,14 +49,110 @@ def _keys(s3_store, prefix: str) -> list[str]:
     return [item["Key"][len(prefix):] for page in pages for item in page.get("Contents", [])]
 
 
-def test_every_result_lands_in_s3_and_reads_back_without_ray(
-        ray_head, tiny_model, write_job, s3_store, cli, tmp_path):
-    result = cli("submit", _s3_job(write_job, tiny_model, ray_head, s3_store), "--follow",
-                 timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_id = submitted_run_id(result)
-    prefix = f"runs/quickstart/{run_id}/"
-    assert f"  results:   s3://{s3_store.bucket}/{prefix.rstrip('/')}" in result.stdout
+@dataclass
+class TenJobs:
+    runs: list[dict]  # what each `launch submit -o json` printed, in job order
+    states: dict[str, str]  # run id -> the state `launch list` ended with
+    expected: dict[str, str]  # run id -> the state its job was made to end in
+
+
+@pytest.fixture(scope="module")
+def ten_jobs(ray_head, s3_store, tiny_model, cli, tmp_path_factory) -> TenJobs:
+    """Submit the ten jobs at once and track them through `launch list` to their ends."""
+    folder = tmp_path_factory.mktemp("ten-jobs")
+    jobs = []
+    for index in range(JOBS):
+        job = {
+            "model": {"name_or_path": str(tiny_model)},
+            "target": {"address": ray_head.address},
+            "storage": {"endpoint_url": s3_store.endpoint},
+            # The seed marks which job file a run came from.
+            "training": {"max_steps": STEPS, "logging_steps": 1, "eval_steps": None,
+                         "save_steps": SAVE_EVERY, "seed": 1000 + index,
+                         "batch_size_per_worker": 4},
+            "scale": {"num_workers": 1, "deepspeed": {"stage": 2 if index % 2 else 0}},
+        }
+        if index in FAILING:
+            bad = folder / f"bad-{index}.jsonl"  # the first row is fine; the rest is not
+            bad.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{broken\n")
+            job["data"] = {"path": str(bad)}
+        jobs.append(write_quickstart(folder / f"job-{index}.yaml",
+                                     f"s3://{s3_store.bucket}/concurrency", job))
+
+    with ThreadPoolExecutor(JOBS) as pool:  # 10 CLI processes at once
+        submitted = list(pool.map(lambda job: cli("submit", job, "-o", "json", timeout=300),
+                                  jobs))
+    for index, result in enumerate(submitted):
+        assert result.returncode == 0, f"job {index}: {result.stderr}"
+    runs = [json.loads(result.stdout) for result in submitted]
+    run_ids = [run["run_id"] for run in runs]
+
+    deadline, states = time.time() + DEADLINE_S, {}
+    while time.time() < deadline:
+        listed = cli("list", "-o", "json")
+        assert listed.returncode == 0, listed.stderr
+        states = {job["run_id"]: job["state"] for job in json.loads(listed.stdout)
+                  if job["run_id"] in run_ids}
+        if set(states) == set(run_ids) and all(
+                state in ("SUCCEEDED", "FAILED", "STOPPED") for state in states.values()):
+            break
+        time.sleep(5)
+    expected = {run_id: "FAILED" if index in FAILING else "SUCCEEDED"
+                for index, run_id in enumerate(run_ids)}
+    return TenJobs(runs, states, expected)
+
+
+@pytest.mark.long
+def test_ten_jobs_at_once_each_end_in_their_own_state(ten_jobs, s3_store, cli):
+    """Long (about 2 minutes on 2 cores, in its set-up): ten drivers and their trainers queue
+    for two CPUs, which is the contention under test; each job is already as small as a job
+    gets."""
+    runs, expected = ten_jobs.runs, ten_jobs.expected
+    run_ids = [run["run_id"] for run in runs]
+    assert len(set(run_ids)) == JOBS, run_ids
+    assert len({run["results"] for run in runs}) == JOBS
+    assert set(ten_jobs.states) == set(run_ids), "a submitted job is missing from the head"
+    assert ten_jobs.states == expected
+
+    client = s3_store.client()
+    for index, run in enumerate(runs):
+        shown = json.loads(cli("status", run["run_id"], "-o", "json").stdout)
+        assert (shown["run_id"], shown["state"]) == (run["run_id"], expected[run["run_id"]])
+        prefix = run["results"].removeprefix(f"s3://{s3_store.bucket}/")
+        assert prefix == f"concurrency/quickstart/{run['run_id']}"
+
+        def read(name, prefix=prefix):
+            body = client.get_object(Bucket=s3_store.bucket, Key=f"{prefix}/{name}")["Body"]
+            return json.loads(body.read())
+
+        assert read("spec.json")["training"]["seed"] == 1000 + index  # its own spec
+        status = read("status.json")
+        assert status["run_id"] == run["run_id"] and status["state"] == expected[run["run_id"]]
+        if index in FAILING:
+            assert f"bad-{index}.jsonl" in status["error"]  # its own data file, no other
+        else:
+            summary = read("summary.json")
+            assert summary["global_step"] == STEPS and summary["num_workers"] == 1
+            assert summary["zero_stage"] == (2 if index % 2 else 0)
+            shown = json.loads(cli("results", run["run_id"], "-o", "json").stdout)
+            assert (shown["run_id"], shown["state"]) == (run["run_id"], "SUCCEEDED")
+            assert shown["summary"] == summary and "model" in shown["artifacts"]
+
+    # Nothing else was written under the shared root: one prefix per run, no strays (but the
+    # empty folder markers pyarrow writes).
+    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=s3_store.bucket, Prefix="concurrency/") for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")]
+    assert {"/".join(key.split("/")[:3]) for key in keys} == {
+        f"concurrency/quickstart/{run_id}" for run_id in run_ids}
+
+
+def test_every_result_lands_in_s3_and_reads_back_without_ray(ten_jobs, ray_head, s3_store, cli,
+                                                            tmp_path):
+    """One of the ten runs, read back from the bucket alone once the Ray head forgot it."""
+    run = ten_jobs.runs[READ_BACK]
+    run_id, prefix = run["run_id"], f"concurrency/quickstart/{run['run_id']}/"
+    assert run["results"] == f"s3://{s3_store.bucket}/{prefix.rstrip('/')}"
 
     keys = _keys(s3_store, prefix)
     for name in ("spec.json", "status.json", "metrics.jsonl", "summary.json", "logs/driver.log",
@@ -45,14 +161,14 @@ def test_every_result_lands_in_s3_and_reads_back_without_ray(
         assert name in keys, f"{name} missing from {keys}"
     checkpoints = {key.split("/")[1] for key in keys
                    if key.startswith("checkpoints/checkpoint_") and key.count("/") >= 2}
-    assert len(checkpoints) == 2  # steps 6 and 12
+    assert len(checkpoints) == STEPS // SAVE_EVERY
 
     client = s3_store.client()
     text = {name: client.get_object(Bucket=s3_store.bucket, Key=prefix + name)["Body"].read()
             .decode() for name in ("spec.json", "status.json", "logs/driver.log")}
     assert json.loads(text["status.json"])["state"] == "SUCCEEDED"
     assert "[launch] SUCCEEDED" in text["logs/driver.log"]
-    assert "[launch] step 12/12" in text["logs/driver.log"]  # workers' lines are in it too
+    assert f"[launch] step {STEPS}/{STEPS}" in text["logs/driver.log"]  # workers' lines too
     from ray.job_submission import JobSubmissionClient
 
     ray_client = JobSubmissionClient(ray_head.address, headers={
@@ -72,10 +188,10 @@ def test_every_result_lands_in_s3_and_reads_back_without_ray(
     got = tmp_path / "got"
     assert (got / "model" / "adapter_model.safetensors").stat().st_size > 0
     assert (got / "plots" / "loss.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((got / "summary.json").read_text())["global_step"] == 12
+    assert json.loads((got / "summary.json").read_text())["global_step"] == STEPS
     assert not (got / "checkpoints").exists()
 
-    listed = cli("list", "--storage", f"s3://{s3_store.bucket}/runs", "--endpoint-url",
+    listed = cli("list", "--storage", f"s3://{s3_store.bucket}/concurrency", "--endpoint-url",
                  s3_store.endpoint)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(run_id))

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from launcher.spec.load import merge_overrides
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 LAUNCH = [sys.executable, "-m", "launcher"]
@@ -24,3 +28,15 @@ def submitted_results(result: subprocess.CompletedProcess) -> Path:
     match = re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE)
     assert match, result.stdout + result.stderr
     return Path(match.group(1))
+
+
+def write_quickstart(path: Path, runs: Path | str, overrides: dict | None = None,
+                     base: Path = EXAMPLES / "quickstart.yaml") -> Path:
+    """Write a job file: `base` (the quickstart) with its data found from anywhere, results
+    under `runs`, and `overrides` merged in (nested dicts merge)."""
+    job = yaml.safe_load(base.read_text())
+    job["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
+    job["storage"]["uri"] = str(runs)
+    merge_overrides(job, overrides or {})
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
