@@ -197,7 +197,8 @@ def stored_status(run: RunRecord) -> JobInfo | None:
         return None
     return JobInfo(run_id=run.run_id, state=status.get("state", "UNKNOWN"),
                    message=status.get("error", ""), start_time=status.get("started_at"),
-                   end_time=status.get("ended_at"), run_dir=run.run_dir, source="storage")
+                   end_time=status.get("ended_at"), run_dir=run.run_dir, source="storage",
+                   attempts=run.attempt)
 
 
 def logs(run: RunRecord, follow: bool) -> Iterator[str]:
@@ -252,12 +253,23 @@ def list_runs(address: str | None = None, namespace: str | None = None,
             ray_auth.name(address)
     settings = target_settings(settings)
     try:
-        return make_target(settings).list()
+        return _one_row_per_run(make_target(settings).list())
     except LaunchError:
         mine = [run for run in runs.all_records() if target_settings(run.target) == settings]
         if not mine:
             raise
         return [info for info in map(stored_status, mine) if info is not None]
+
+
+def _one_row_per_run(jobs: list[JobInfo]) -> list[JobInfo]:
+    """The cluster's jobs as runs: each attempt of a run (`submit --resume`) is a job of its
+    own there; a run shows as its latest attempt, under the id every command accepts."""
+    latest: dict[str, JobInfo] = {}
+    for job in jobs:  # in the order they started
+        run_id, attempt = runs.split_ray_job_id(job.run_id)
+        if run_id not in latest or attempt >= latest[run_id].attempts:
+            latest[run_id] = replace(job, run_id=run_id, attempts=attempt)
+    return sorted(latest.values(), key=lambda job: job.start_time or 0)
 
 
 @dataclass

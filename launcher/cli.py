@@ -38,6 +38,9 @@ Address = typer.Option(None, "--address", show_default=False,
                        "LAUNCH_RAY_ADDRESS, then http://127.0.0.1:8265).")
 Output = typer.Option(Format.text, "--output", "-o",
                       help="text, or json: one JSON document on stdout for scripts.")
+Verbose = typer.Option(False, "--verbose", "-v",
+                       help="Following on a terminal: show Ray's and the libraries' log lines "
+                       "too, not only launch's (all are in the run's logs/driver.log).")
 
 
 def main() -> None:
@@ -144,6 +147,7 @@ def submit(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created (the "
                                  "RayJob YAML for kubernetes, else the resolved spec); create, "
                                  "build and push nothing."),
+    verbose: bool = Verbose,
     output: Format = Output,
 ) -> None:
     """Validate a job and run it on its target; print the run id and where to watch it."""
@@ -161,7 +165,7 @@ def submit(
                  "results": run.run_dir}
     if output == Format.json:
         if follow:  # the log goes to stderr, the outcome into the document
-            submitted["state"] = _follow(run, sys.stderr).state
+            submitted["state"] = _follow(run, verbose, sys.stderr).state
         typer.echo(to_json(submitted))
         if follow and submitted["state"] != "SUCCEEDED":
             raise typer.Exit(JobFailed.exit_code)
@@ -170,7 +174,7 @@ def submit(
     typer.echo(f"  dashboard: {submitted['dashboard']}")
     typer.echo(f"  results:   {run.run_dir}")
     if follow:
-        _finish(run, _follow(run))
+        _finish(run, _follow(run, verbose))
     else:
         typer.echo(f"  follow:    launch logs {run.run_id} -f")
 
@@ -242,6 +246,7 @@ def logs(
     run_id: str = RunId,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until it ends."),
     address: str = Address,
+    verbose: bool = Verbose,
     output: Format = Output,
 ) -> None:
     """A run's driver log (training progress, errors); followed on a terminal, with a
@@ -255,7 +260,7 @@ def logs(
         state = api.wait(run, timeout_s=30).state if follow else None
         _emit(output, {"run_id": run.run_id, "state": state, "log": text}, [])
     elif follow:
-        _finish(run, _follow(run))
+        _finish(run, _follow(run, verbose))
     else:
         for chunk in api.logs(run, follow=False):
             typer.echo(chunk, nl=False)
@@ -286,10 +291,10 @@ def list_runs(
     if any(job.source == "storage" for job in jobs) and output != Format.json:
         typer.echo("the cluster does not answer: the runs submitted to it from here, as their "
                    "storage recorded them", err=True)
-    rows = [(job.run_id, job.state,
+    rows = [(job.run_id, job.state, str(job.attempts),
              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time or 0)),
              job.run_dir or "") for job in jobs]
-    _emit(output, jobs, table(("RUN ID", "STATE", "STARTED", "RESULTS"), rows))
+    _emit(output, jobs, table(("RUN ID", "STATE", "ATTEMPTS", "STARTED", "RESULTS"), rows))
 
 
 @app.command()
@@ -413,12 +418,12 @@ def local_down(output: Format = Output) -> None:
                                          else "no Ray head started by launch is running"])
 
 
-def _follow(run, stream=None):
+def _follow(run, verbose: bool = False, stream=None):
     """Stream the run's log to its end (with a progress bar on a terminal); its final info."""
     from launcher import api
     from launcher.progress import LogView
 
-    with LogView(stream or sys.stdout) as view:
+    with LogView(stream or sys.stdout, verbose=verbose) as view:
         for chunk in api.logs(run, follow=True):
             view.feed(chunk)
     return api.wait(run, timeout_s=30)

@@ -34,6 +34,15 @@ class RunRecord:
         return self.run_id if self.attempt == 1 else f"{self.run_id}-attempt{self.attempt}"
 
 
+_ATTEMPT = re.compile(r"^(?P<run>.+?)(-attempt(?P<n>[0-9]+))?$")
+
+
+def split_ray_job_id(ray_job_id: str) -> tuple[str, int]:
+    """The run id and attempt of a Ray job id (RunRecord.ray_job_id the other way)."""
+    match = _ATTEMPT.match(ray_job_id)
+    return match["run"], int(match["n"] or 1)
+
+
 def new_run_id(job_name: str) -> str:
     """`NAME-YYYYmmdd-HHMMSS-xxxxxx`: jobs a team submits in the same second still get their
     own ids (and results folders); at most 63 characters, a Kubernetes label value."""

@@ -7,7 +7,8 @@ must be found from that id: the RayJob's name is a pure function of it.
 from __future__ import annotations
 
 import hashlib
-import re
+
+from launcher.runs import split_ray_job_id
 
 # KubeRay refuses RayJob names over 47 characters (it appends 6 to name the RayCluster, whose
 # names must fit in a 63-character DNS label); names are DNS-1035 labels (start with a letter).
@@ -19,7 +20,6 @@ LABEL_ATTEMPT = "launch/attempt"
 ANNOTATION_RAY_JOB_ID = "launch/ray-job-id"
 ANNOTATION_RUN_DIR = "launch/run-dir"
 ANNOTATION_GRACE = "launch/startup-grace-s"
-ATTEMPT = re.compile(r"^(?P<run>.+?)(-attempt(?P<n>[0-9]+))?$")
 SELECTOR = f"{MANAGED_BY}=launch"
 
 
@@ -39,6 +39,6 @@ def token_secret_name(ray_job_id: str) -> str:
 
 def labels(job_name: str, ray_job_id: str) -> dict[str, str]:
     """Labels of every object of a run (label values are at most 63 characters: run ids fit)."""
-    match = ATTEMPT.match(ray_job_id)
-    return {MANAGED_BY: "launch", LABEL_JOB: job_name, LABEL_RUN: match["run"],
-            LABEL_ATTEMPT: match["n"] or "1"}
+    run_id, attempt = split_ray_job_id(ray_job_id)
+    return {MANAGED_BY: "launch", LABEL_JOB: job_name, LABEL_RUN: run_id,
+            LABEL_ATTEMPT: str(attempt)}

@@ -27,6 +27,7 @@ class JobInfo:
     end_time: float | None
     run_dir: str | None
     source: str = "cluster"  # or "storage": the run's status.json, the cluster did not answer
+    attempts: int = 1  # submissions of the run (`submit --resume` adds one); the latest's state
 
 
 class Target(ABC):

@@ -176,6 +176,11 @@ def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_mod
     resumed_at = [r["step"] for r in records if r.get("event") == "resumed"]
     assert len(resumed_at) == 1 and resumed_at[0] >= 10  # not from step 0
     assert f"{run_id}: SUCCEEDED" in cli("status", run_id).stdout
+    # One row per run in `launch list`, under the id every command takes, with its attempts.
+    listed = [job for job in json.loads(cli("list", "-o", "json").stdout)
+              if job["run_id"].startswith(run_id)]
+    assert [(job["run_id"], job["state"], job["attempts"]) for job in listed] == [
+        (run_id, "SUCCEEDED", 2)]
     log = (run_dir / "logs" / "driver.log").read_text()
     assert "the run resumes in a new attempt" in log  # both attempts' logs are kept
 
