@@ -185,9 +185,13 @@ def status(run: RunRecord) -> JobInfo:
 def _with_cause(run: RunRecord, info: JobInfo) -> JobInfo:
     """A failed run's message is the cause its driver recorded in status.json (one line),
     rather than Ray's "entrypoint command failed" with the log's tail."""
-    if info.state == "FAILED" and (stored := stored_status(run)) and stored.message:
-        return replace(info, message=stored.message)
-    return info
+    if info.state != "FAILED":
+        return info
+    try:
+        stored = stored_status(run)
+    except LaunchError:  # storage unreachable: Ray's own message is all there is
+        return info
+    return replace(info, message=stored.message) if stored and stored.message else info
 
 
 def stored_status(run: RunRecord) -> JobInfo | None:
