@@ -73,7 +73,7 @@ def headers_for(address: str) -> dict[str, str]:
 
 def withheld(address: str) -> bool:
     """Whether the user has a token that launch does not send to `address` (a job file's)."""
-    return not user_named(address) and _token() is not None
+    return token_for(address) is None and _token() is not None
 
 
 def refusal(address: str, status: int) -> str:
