@@ -32,6 +32,9 @@ BASE_IMAGE = "localhost/launch-test-base:bookworm-gxx"
 IMAGE_TESTS = "test_image.py"
 TOOLS = ("buildah", "podman", "docker-registry", "debootstrap", "runc")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# The background build runs at the lowest CPU priority: it soaks up what the training runs
+# leave idle (a quarter of the CPU, waiting on Ray) instead of slowing the tests beside it.
+IDLE_PRIORITY = ["nice", "-n", "19"]
 # This machine's pip mirror (wheels on disk + pip's config), mounted into RUN steps as is.
 PIP_PLUMBING = ("/root/.config/pip", "/etc/pip.conf", "/etc/xdg/pip", "/opt/wheels",
                 "/opt/pypi", "/opt/pypi-more", "/etc/ssl/certs/ca-certificates.crt")
@@ -124,14 +127,16 @@ def ensure_base_image() -> str:
         return BASE_IMAGE
     rootfs = CACHE / "rootfs"
     shutil.rmtree(rootfs, ignore_errors=True)
-    subprocess.run(["debootstrap", "--variant=minbase",
+    subprocess.run([*IDLE_PRIORITY, "debootstrap", "--variant=minbase",
                     "--include=python3,python3-venv,python3-dev,g++,ca-certificates",
                     "bookworm", str(rootfs),
                     DEBIAN_MIRROR], check=True, capture_output=True)
-    subprocess.run(["chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"], check=True)
+    subprocess.run([*IDLE_PRIORITY, "chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"],
+                   check=True)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     path = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    subprocess.run(["podman", "import", "--change", f"ENV=PATH={path}", "-", BASE_IMAGE],
+    subprocess.run([*IDLE_PRIORITY, "podman", "import", "--change", f"ENV=PATH={path}", "-",
+                    BASE_IMAGE],
                    stdin=tar.stdout, check=True, capture_output=True)
     assert tar.wait() == 0
     shutil.rmtree(rootfs)
@@ -168,8 +173,9 @@ def image_job(tmp_path_factory, registry, container_env, tiny_model):
 def image_build(request):
     """The image tier's slow part, started in a thread as the session starts: the Debian base
     (debootstrap), then `launch build --builder docker` of image_job (buildah installs the
-    training stack into the runtime stage: minutes of downloads). Its network and disk waits
-    overlap the training tests; the image tests, run last, wait for it (`built`)."""
+    training stack into the runtime stage: minutes of downloads), at idle CPU priority. Its
+    network and disk waits, and its CPU, fill the training tests' idle time; the image tests,
+    run last, wait for it (`built`)."""
     if not image_tests_selected(request.session) or missing_tools():
         yield None  # the image tests' own fixtures skip, saying why
         return
@@ -183,8 +189,9 @@ def image_build(request):
 
     def build() -> subprocess.CompletedProcess:
         ensure_base_image()
-        return subprocess.run([*LAUNCH, "build", str(job), "--builder", "docker"], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=1500)
+        return subprocess.run([*IDLE_PRIORITY, *LAUNCH, "build", str(job), "--builder",
+                               "docker"], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=1500)
 
     with ThreadPoolExecutor(1) as pool:
         yield pool.submit(build)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pytest
+import yaml
 
+from support.exported_models import assert_adapter_generates
 from support.project import submitted_results, submitted_run_id
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
     # ZeRO-2 over 2 workers: each rank's optimizer shard is in the merged checkpoint.
     assert len(list(checkpoints[-1].rglob("zero_pp_rank_*_optim_states.pt"))) == 2
 
-    _assert_adapter_generates(run_dir / "model")
+    assert_adapter_generates(run_dir / "model")
 
     shown = cli("results", run_id)
     assert shown.returncode == 0
@@ -64,65 +65,20 @@ def test_quickstart_trains_and_keeps_its_results(ray_head, tiny_model, write_job
     assert run_id in cli("list").stdout
 
 
-def _assert_adapter_generates(model_dir: Path) -> None:
-    import torch
-    from peft import AutoPeftModelForCausalLM
-    from transformers import AutoTokenizer
-
-    assert (model_dir / "adapter_config.json").is_file()
-    model = AutoPeftModelForCausalLM.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prompt = "Describe the Debian package vim: Vi IMproved - enhanced vi editor\nDescription: "
-    inputs = tokenizer(prompt, return_tensors="pt")
-    with torch.no_grad():
-        tuned = model(**inputs).logits
-        with model.disable_adapter():
-            base = model(**inputs).logits
-        output = model.generate(**inputs, max_new_tokens=20, min_new_tokens=5, do_sample=False,
-                                pad_token_id=tokenizer.eos_token_id)
-    assert not torch.allclose(tuned, base)  # the saved adapter really changes the model
-    new_tokens = output[0][inputs["input_ids"].shape[1]:]
-    assert len(new_tokens) >= 5
-    assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
-
-
-@pytest.mark.long
-def test_zero3_with_cpu_offload_and_bf16(ray_head, tiny_model, write_job, cli):
-    """The heaviest DeepSpeed settings: ZeRO-3 with optimizer and parameter offload, in bf16.
-
-    Long (about 4 minutes): the first offload run builds DeepSpeed's CPUAdam op (1-2 minutes,
-    once per machine), the op users of offload depend on; 8 steps of parameter offload follow.
-
-    The weights are partitioned across the 2 workers, so the saved adapter only loads if they
-    were gathered at save time.
-    """
-    job = write_job({"model": {"name_or_path": str(tiny_model)},
-                     "target": {"address": ray_head.address},
-                     "training": {"max_steps": 8, "logging_steps": 2, "eval_steps": None,
-                                  "save_steps": 4},
-                     "scale": {"precision": "bf16",
-                               "deepspeed": {"stage": 3, "offload_optimizer": True,
-                                             "offload_params": True}}})
-    result = cli("submit", job, "--follow", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = submitted_results(result)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["zero_stage"] == 3 and summary["global_step"] == 8
-    assert summary["eval_loss_after"] < summary["eval_loss_before"]
-    _assert_adapter_generates(run_dir / "model")
-
-
-def test_early_stopping_without_deepspeed_ends_at_the_stale_evaluation(ray_head, tiny_model,
-                                                                        write_job, cli):
-    """ZeRO stage 0 trains as plain DDP (no DeepSpeed engine) on 2 workers; an improvement
-    bar no evaluation can clear stops it at its first evaluation after the start, and that
-    step is checkpointed and exported like a last step."""
+def test_ia3_without_deepspeed_learns_and_stops_early_at_the_stale_evaluation(
+        ray_head, tiny_model, write_job, cli):
+    """IA3 trains only its scaling vectors, here as plain DDP (ZeRO stage 0: no DeepSpeed
+    engine) on 2 workers. An improvement bar no evaluation can clear stops it at its first
+    evaluation, and that step is checkpointed and exported like a last step."""
     job = write_job({"model": {"name_or_path": str(tiny_model)},
                      "target": {"address": ray_head.address},
                      "training": {"max_steps": 12, "logging_steps": 2, "eval_steps": 3,
-                                  "save_steps": 100,
+                                  "save_steps": 100, "learning_rate": 3e-2,
                                   "early_stopping": {"patience": 1, "min_delta": 100.0}},
                      "scale": {"deepspeed": {"stage": 0}}})
+    written = yaml.safe_load(job.read_text())
+    written["method"] = {"type": "ia3"}  # replaces the quickstart's lora section
+    job.write_text(yaml.safe_dump(written, sort_keys=False))
     result = cli("submit", job, "--follow", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "[launch] early stopping at step 3: eval_loss has not improved" in result.stdout
@@ -130,10 +86,14 @@ def test_early_stopping_without_deepspeed_ends_at_the_stale_evaluation(ray_head,
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["stopped_early"] is True
     assert summary["zero_stage"] == 0
+    assert summary["trainable_params"] < summary["total_params"] / 100
+    assert summary["eval_loss_after"] < summary["eval_loss_before"]
     checkpoints = [p for p in (run_dir / "checkpoints").glob("checkpoint_*") if p.is_dir()]
     assert len(checkpoints) == 1  # the stopping step, though save_steps is 100
     assert not any(checkpoints[0].rglob("*optim_states.pt"))  # no DeepSpeed shards
-    _assert_adapter_generates(run_dir / "model")
+    config = json.loads((run_dir / "model" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "IA3"
+    assert_adapter_generates(run_dir / "model")
 
 
 def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job, cli, tmp_path):

@@ -1,4 +1,5 @@
-"""R1: training workers killed by PID at three points; the run resumes from its checkpoints."""
+"""R1 and R2: training workers killed by PID, and the store killed, while a run trains; `launch
+stop` and `submit --resume`. Every run resumes from its checkpoints and loses nothing."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass
 
 import psutil
 import pytest
 
-from support.project import submitted_results, submitted_run_id
+from support.project import submitted_results, submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +50,23 @@ def _wait_for(condition, what: str, explain, timeout_s: float = 300):
         time.sleep(0.5)
 
 
-@pytest.mark.long
-def test_killed_workers_resume_from_the_last_checkpoint(
-        ray_head, tiny_model, write_job, s3_store, cli):
-    """Long (about 2.5 minutes): workers are killed at three points, and each kill restarts the
-    worker group (about 20 s of start-up) and reloads the last checkpoint."""
-    job = write_job({
+@dataclass
+class Outages:
+    """One S3-stored run through every outage: workers killed by PID at three points, then
+    SeaweedFS killed while a checkpoint uploads and restarted on the same data 5 s later."""
+
+    run_id: str
+    prefix: str  # the run's folder in the bucket
+    finished: str  # `launch logs -f` once the outages are over
+    resumed_at: list[int]  # the step of each restart's checkpoint, from metrics.jsonl
+    logged: list[int]  # every training step logged
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def outages(ray_head, tiny_model, tmp_path_factory, s3_store, cli) -> Outages:
+    folder = tmp_path_factory.mktemp("outages")
+    job = write_quickstart(folder / "job.yaml", folder / "runs", {
         "model": {"name_or_path": str(tiny_model)},
         "target": {"address": ray_head.address},
         "training": {"max_steps": PLANNED_STEPS, "save_steps": SAVE_EVERY, "logging_steps": 5,
@@ -83,6 +96,11 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         results = json.loads(body)["checkpoint_results"]
         return max((r["metrics"]["step"] for r in results), default=0)
 
+    def checkpoint_folders() -> set[str]:
+        listing = s3_store.client().list_objects_v2(
+            Bucket=s3_store.bucket, Prefix=prefix + "checkpoints/checkpoint_", Delimiter="/")
+        return {item["Prefix"] for item in listing.get("CommonPrefixes", [])}
+
     def explain():
         return cli("logs", run_id).stdout[-6000:]
 
@@ -93,27 +111,50 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         workers = _train_workers(ray_head)
         assert len(workers) == 2, workers
         os.kill(workers[kills_so_far % 2].pid, signal.SIGKILL)
+        uploaded = checkpoint_folders()  # each attempt's checkpoints get folders of their own
         _wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
                   explain)
 
+    # The last attempt's first checkpoint (step 60) starts to upload: the store goes down.
+    _wait_for(lambda: checkpoint_folders() - uploaded, "a checkpoint after the last resume",
+              explain)
+    s3_store.stop(signal.SIGKILL)
+    time.sleep(5)  # the job goes on training, logging and checkpointing into a dead store
+    s3_store.start()
+
     finished = cli("logs", run_id, "-f", timeout=600)
-    assert f"{run_id}: SUCCEEDED" in finished.stdout, finished.stdout[-3000:]
-
-    client = s3_store.client()
-    summary = json.loads(client.get_object(Bucket=s3_store.bucket,
-                                           Key=prefix + "summary.json")["Body"].read())
-    assert summary["global_step"] == PLANNED_STEPS
-
     records = _metrics(s3_store, prefix + "metrics.jsonl")
-    resumed_at = [r["step"] for r in records if r.get("event") == "resumed"]
-    assert len(resumed_at) == 3
-    assert all(step > 0 and step % SAVE_EVERY == 0 for step in resumed_at)  # a checkpoint
-    logged = [r["step"] for r in records if "loss" in r]
-    assert logged == sorted(set(logged))  # no step logged twice: the history continues
-    assert logged[-1] == PLANNED_STEPS
+    try:
+        summary = json.loads(s3_store.client().get_object(
+            Bucket=s3_store.bucket, Key=prefix + "summary.json")["Body"].read())
+    except s3_store.client().exceptions.NoSuchKey:
+        summary = {}
+    return Outages(run_id, prefix, finished.stdout,
+                   [r["step"] for r in records if r.get("event") == "resumed"],
+                   [r["step"] for r in records if "loss" in r], summary)
 
-    # Every checkpoint left in storage is one Ray registered, complete, and loads.
+
+@pytest.mark.long
+def test_killed_workers_resume_from_the_last_checkpoint(outages):
+    """Long (about 2.5 minutes, in its set-up): each kill restarts the worker group (about
+    20 s of start-up) and reloads the last checkpoint."""
+    assert f"{outages.run_id}: SUCCEEDED" in outages.finished, outages.finished[-3000:]
+    assert outages.summary["global_step"] == PLANNED_STEPS
+    assert len(outages.resumed_at) == 3
+    assert all(step > 0 and step % SAVE_EVERY == 0 for step in outages.resumed_at)
+    assert outages.logged == sorted(set(outages.logged))  # no step twice: the history goes on
+    assert outages.logged[-1] == PLANNED_STEPS
+
+
+def test_a_store_killed_while_checkpoints_upload_is_ridden_out(outages, s3_store):
+    """R2: retries carry every process through the store's outage: no fourth restart (the
+    three are the killed workers'), and every checkpoint Ray registered, before and after
+    the outage, is in storage, complete, and loads."""
     from safetensors.torch import load as load_safetensors
+
+    assert f"{outages.run_id}: SUCCEEDED" in outages.finished, outages.finished[-3000:]
+    assert len(outages.resumed_at) == 3
+    client, prefix = s3_store.client(), outages.prefix
 
     def read(key):
         return client.get_object(Bucket=s3_store.bucket, Key=key)["Body"].read()
@@ -132,7 +173,7 @@ def test_killed_workers_resume_from_the_last_checkpoint(
         shards = [k for k in keys if k.startswith(base) and "optim_states" in k]
         assert len(shards) == 2, shards
     assert sorted(saved_steps) == list(range(SAVE_EVERY, PLANNED_STEPS + 1, SAVE_EVERY))
-    assert summary["checkpoints"] == len(folders)
+    assert outages.summary["checkpoints"] == len(folders)
 
 
 def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_model, write_job,
@@ -186,57 +227,3 @@ def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_mod
 
     again = cli("submit", job, "--resume", run_id)
     assert again.returncode == 1 and "is SUCCEEDED; only a FAILED or STOPPED" in again.stderr
-
-
-def test_a_store_killed_while_checkpoints_upload_is_ridden_out(
-        ray_head, tiny_model, write_job, s3_store, cli):
-    """R2: SIGKILL SeaweedFS once the first checkpoint starts to upload, restart it on the same
-    data a few seconds later: retries carry every process through, and nothing is lost."""
-    planned, every = 30, 5
-    job = write_job({
-        "model": {"name_or_path": str(tiny_model)},
-        "target": {"address": ray_head.address},
-        "training": {"max_steps": planned, "save_steps": every, "logging_steps": 5,
-                     "eval_steps": None, "max_failures": 0, "batch_size_per_worker": 4},
-        "storage": {"uri": f"s3://{s3_store.bucket}/outage", "endpoint_url": s3_store.endpoint},
-    })
-    submitted = cli("submit", job)
-    assert submitted.returncode == 0, submitted.stderr
-    run_id = submitted_run_id(submitted)
-    prefix = f"outage/quickstart/{run_id}/"
-    client = s3_store.client()
-
-    def checkpoint_keys() -> list[str]:
-        try:
-            listing = client.list_objects_v2(Bucket=s3_store.bucket,
-                                              Prefix=prefix + "checkpoints/checkpoint_")
-        except Exception:  # the store is down: nothing to see yet
-            return []
-        return [item["Key"] for item in listing.get("Contents", [])]
-
-    _wait_for(checkpoint_keys, "the first checkpoint upload",
-              lambda: cli("logs", run_id).stdout[-4000:])
-    s3_store.stop(signal.SIGKILL)
-    time.sleep(5)  # the job goes on training, logging and checkpointing into a dead store
-    s3_store.start()
-
-    finished = cli("logs", run_id, "-f", timeout=600)
-    assert f"{run_id}: SUCCEEDED" in finished.stdout, finished.stdout[-4000:]
-    summary = json.loads(client.get_object(Bucket=s3_store.bucket,
-                                           Key=prefix + "summary.json")["Body"].read())
-    assert summary["global_step"] == planned
-
-    from safetensors.torch import load as load_safetensors
-
-    snapshot = json.loads(client.get_object(
-        Bucket=s3_store.bucket,
-        Key=prefix + "checkpoints/checkpoint_manager_snapshot.json")["Body"].read())
-    folders = sorted(c["checkpoint_dir_name"] for c in snapshot["checkpoint_results"])
-    assert folders, snapshot
-    for folder in folders:
-        base = f"{prefix}checkpoints/{folder}/checkpoint/"
-        state = json.loads(client.get_object(Bucket=s3_store.bucket,
-                                             Key=base + "trainer_state.json")["Body"].read())
-        assert state["global_step"] % every == 0
-        assert load_safetensors(client.get_object(
-            Bucket=s3_store.bucket, Key=base + "adapter_model.safetensors")["Body"].read())
