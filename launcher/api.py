@@ -57,7 +57,7 @@ def submit(job_file: str | Path, resume: str | None = None,
                         run_dir=RunLayout.for_run(spec.storage.uri, spec.name, run_id).root,
                         storage=spec.storage.model_dump(mode="json"), submitted_at=time.time())
     layout = RunLayout(run.run_dir)
-    env = job_environment(spec.storage, storage)
+    env = job_environment(spec.storage, storage, target.capabilities.shares_this_machine)
     target.prepare()
     image = None
     if target.capabilities.runs_from_image:

@@ -259,11 +259,18 @@ def s3_environment(settings: StorageSpec, endpoint_url: str | None = None) -> di
     return env
 
 
-def job_environment(settings: StorageSpec, storage: Storage) -> dict[str, str]:
-    """Environment a job needs to reach `settings`' store: standard AWS variables only."""
+def job_environment(settings: StorageSpec, storage: Storage,
+                    shares_this_machine: bool) -> dict[str, str]:
+    """Environment a job needs to reach `settings`' store: standard AWS variables only.
+
+    A cluster that shares this machine's files gets this machine's credentials as a file; one
+    elsewhere could not open that file, and uses its nodes' own credentials (this machine's
+    never leave it)."""
     if not isinstance(storage, S3Storage):
         return {}
     env = s3_environment(settings)
+    if not shares_this_machine:
+        return env
     credentials = storage.credentials.get_frozen_credentials()
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(_credentials_file(credentials))
     env["AWS_PROFILE"] = "launch"

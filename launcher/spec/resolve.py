@@ -46,7 +46,24 @@ def resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:
                      for i, path in enumerate(files) if not path.exists()]
         updates["image"] = spec.image.model_copy(update={"files": [str(f) for f in files]})
     resolved = spec.model_copy(update=updates)
+    if not spec.target.capabilities.reads_local_files:
+        problems += _out_of_reach(resolved)
     return resolved, problems + task_problems(resolved, sample)
+
+
+def _out_of_reach(spec: JobSpec) -> list[tuple[Loc, str]]:
+    """Files on this machine that a cluster elsewhere cannot read (the spec itself travels in
+    storage, which such a target requires on s3://)."""
+    where = f"the Ray cluster at {spec.target.where} cannot read this machine's files"
+    problems = []
+    if spec.data.location == "local":
+        problems.append((("data", "path"), f"{spec.data.path}: {where}; upload the data to "
+                         "s3:// on the storage section's store, or name a hub dataset"))
+    if Path(spec.model.name_or_path).is_absolute():
+        problems.append((("model", "name_or_path"), f"{spec.model.name_or_path}: {where}; "
+                         "name a hub model, or run from an image that carries the folder "
+                         "(target kind kubernetes)"))
+    return problems
 
 
 def _resolve_data(spec: JobSpec,

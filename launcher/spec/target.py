@@ -114,6 +114,12 @@ class Capabilities:
     starts_cluster: bool  # launch starts the cluster when none answers
     trains_here: bool  # training runs on this machine (it needs the training stack)
 
+    @property
+    def reads_local_files(self) -> bool:
+        """The job can read files the spec names on this machine: the cluster shares its
+        filesystem, or the files travel in the job's image."""
+        return self.shares_this_machine or self.runs_from_image
+
 
 class RayTargetSpec(Section):
     """A Ray cluster through its Jobs API: the embedded head, or any cluster by address.
@@ -129,6 +135,12 @@ class RayTargetSpec(Section):
         "Unset: RAY_API_SERVER_ADDRESS, then RAY_ADDRESS, then LAUNCH_RAY_ADDRESS, then the "
         "embedded head at http://127.0.0.1:8265. On loopback launch starts the head when none "
         "runs; any other address is an existing cluster launch never starts or stops.")
+
+    shared_filesystem: bool = Field(
+        False, description="The cluster's nodes see this machine's files at the same paths "
+        "(one machine, or a shared filesystem mounted alike): local data, model and storage "
+        "paths work. Always so for an address on loopback; otherwise data and storage go on "
+        "s3:// and the model is a hub id.")
 
     @field_validator("kind")
     @classmethod
@@ -153,7 +165,8 @@ class RayTargetSpec(Section):
     @property
     def capabilities(self) -> Capabilities:
         here = is_loopback_url(self.address)
-        return Capabilities(runs_from_image=False, shares_this_machine=here,
+        return Capabilities(runs_from_image=False,
+                            shares_this_machine=here or self.shared_filesystem,
                             starts_cluster=here, trains_here=here)
 
     @property

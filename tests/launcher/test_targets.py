@@ -98,13 +98,40 @@ def test_only_a_loopback_address_is_this_machine(address, here):
     assert not needs.runs_from_image
 
 
-def test_a_cluster_elsewhere_needs_s3_storage(tmp_path, cli):
-    result = cli("validate", job(tmp_path, {"address": "http://10.0.0.5:8265"}))
+def test_a_cluster_elsewhere_is_given_nothing_it_cannot_read(tmp_path, cli):
+    """Storage, data and model folders on this machine are out of a remote cluster's reach:
+    each is refused in one line naming its field, unless the target says the nodes share
+    this machine's files."""
+    elsewhere = {"address": "http://10.0.0.5:8265"}
+    result = cli("validate", job(tmp_path, elsewhere))
     assert result.returncode == 2
     assert "storage.uri: kind ray needs storage.uri on s3:// (the cluster at " \
         "http://10.0.0.5:8265 cannot reach a folder on this machine)" in result.stderr
-    remote = job(tmp_path, {"address": "http://10.0.0.5:8265"}, storage="s3://bucket/runs")
+
+    remote = job(tmp_path, elsewhere, storage="s3://bucket/runs")
+    result = cli("validate", remote)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"data.path: {EXAMPLES / 'data' / 'debian_describe.jsonl'}: the Ray cluster at " \
+        "http://10.0.0.5:8265 cannot read this machine's files; upload the data to s3://" \
+        in result.stderr and "job.yaml:" in result.stderr  # located in the file
+
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    spec = yaml.safe_load(remote.read_text())
+    spec["data"]["path"] = "s3://bucket/data/train.jsonl"
+    spec["model"]["name_or_path"] = str(model)
+    remote.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = cli("validate", remote)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"model.name_or_path: {model}: the Ray cluster at http://10.0.0.5:8265 cannot " \
+        "read this machine's files; name a hub model" in result.stderr
+
+    spec["model"]["name_or_path"] = "gpt2"
+    remote.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert cli("validate", remote).returncode == 0
+    shared = job(tmp_path, {**elsewhere, "shared_filesystem": True})
+    assert cli("validate", shared).returncode == 0, cli("validate", shared).stderr
 
 
 def test_launch_never_starts_a_head_for_an_address_elsewhere(tmp_path, monkeypatch):
