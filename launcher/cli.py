@@ -389,7 +389,7 @@ def cluster_load(image: str = typer.Argument(..., help="A local Docker image ref
 @local_app.command("up")
 def local_up(address: str = Address, output: Format = Output) -> None:
     """Start a local Ray head (token auth on, listening on 127.0.0.1 only)."""
-    from launcher import local_head, ray_auth
+    from launcher import local_head, ray_auth, ray_dashboard
     from launcher.spec.target import is_loopback_url
     from launcher.targets import ray_address
 
@@ -397,7 +397,7 @@ def local_up(address: str = Address, output: Format = Output) -> None:
     if not is_loopback_url(address):
         raise LaunchError(f"launch local up starts a head on this machine only, and {address} "
                           "is not a loopback address; use http://127.0.0.1:PORT")
-    if local_head.probe(address, ray_auth.headers_for(address)) is not None:
+    if ray_dashboard.probe(address, ray_auth.headers_for(address)) is not None:
         _emit(output, {"address": address, "started": False},
               [f"a Ray head already answers at {address}"])
         return

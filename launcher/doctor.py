@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from launcher import local_head, ray_auth
+from launcher import ray_auth, ray_dashboard
 from launcher.errors import LaunchError
 from launcher.spec.models import JobSpec
 
@@ -67,7 +67,7 @@ def diagnose(job_file: Path | None = None, address: str | None = None) -> Report
     checks = [python_version(), packages("launch's client packages", extra=None)]
     if settings.capabilities.trains_here:
         checks.append(packages("training stack (this machine trains)", extra="train"))
-    checks += make_target(settings).checks(_image_ray_version(spec))
+    checks += make_target(settings).checks(spec, _image_ray_version(spec))
     if spec is not None:
         checks.append(storage(spec))
         if spec.image is not None:
@@ -118,7 +118,7 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
     were tested with."""
     name = f"ray head {address}"
     headers = ray_auth.headers_for(address)
-    status = local_head.probe(address, headers)
+    status = ray_dashboard.probe(address, headers)
     if status is None:
         if started_by_submit:
             return Check(name, False, "nothing answers",
@@ -136,7 +136,7 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
     if status != 200:
         return Check(name, False, f"answered HTTP {status}: not a Ray dashboard?",
                      "point target.address at the Ray dashboard (port 8265 by default)")
-    head = local_head.ray_version(address, headers) or "unknown"
+    head = ray_dashboard.ray_version(address, headers) or "unknown"
     ours = _installed("ray") or "not installed"
     versions = {"client": ours, **({"image": image_version} if image_version else {})}
     mismatched = {who: v for who, v in versions.items() if v != head}
@@ -144,6 +144,41 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
     return Check(name, not mismatched, f"Ray {head} ({found})",
                  f"use Ray {head} everywhere: pip install 'ray[default]=={head}', and an "
                  "image.base with the same Ray")
+
+
+def cluster_room(address: str, spec: JobSpec | None) -> Check:
+    """The Ray cluster's live nodes against what one run of the job asks for: every worker's
+    CPUs and GPUs, each worker on one node, and as many nodes as scale.num_nodes."""
+    nodes = ray_dashboard.alive_nodes(address, ray_auth.headers_for(address))
+    if nodes is None:
+        return Check("cluster resources", False, "the head did not list its nodes",
+                     "check the dashboard at the address (Ray's state API, `ray list nodes`)",
+                     needed=False)
+    have = [node.get("resources_total", {}) for node in nodes]
+    found = (f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}, "
+             f"{sum(r.get('CPU', 0) for r in have):g} CPUs, "
+             f"{sum(r.get('GPU', 0) for r in have):g} GPUs")
+    if spec is None:
+        return Check("cluster resources", True, found)
+    scale = spec.scale
+    fits = [r for r in have if r.get("CPU", 0) >= scale.cpus_per_worker
+            and r.get("GPU", 0) >= scale.gpus_per_worker]
+    short = []
+    for name, each in (("CPU", scale.cpus_per_worker), ("GPU", scale.gpus_per_worker)):
+        if sum(r.get(name, 0) for r in have) < scale.num_workers * each:
+            short.append(f"{scale.num_workers * each:g} {name}s in all")
+    if len(fits) < scale.num_nodes:
+        short.append(f"{scale.num_nodes} node{'s' if scale.num_nodes > 1 else ''} with room "
+                     f"for a worker ({scale.cpus_per_worker:g} CPU, {scale.gpus_per_worker:g} "
+                     "GPU)")
+    wants = (f"{scale.num_workers} workers x {scale.cpus_per_worker:g} CPU, "
+             f"{scale.gpus_per_worker:g} GPU")
+    return Check("cluster resources", not short,
+                 f"{found}; the job's {wants}" + (f": short of {', '.join(short)}"
+                                                  if short else ""),
+                 "lower scale.num_workers, cpus_per_worker or gpus_per_worker, or add nodes "
+                 "(a cluster that autoscales adds them when the job asks: then this is "
+                 "expected)")
 
 
 def image_ray(image_version: str | None) -> Check:

@@ -15,14 +15,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from launcher.errors import LaunchError
 from launcher.private_files import read_private, write_private
+from launcher.ray_dashboard import probe
 from launcher.settings import launch_home
 
 # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes every Ray listener bind the given 127.0.0.1.
@@ -32,6 +31,24 @@ HEAD_ENV = {
     # watch on a one-machine head; without it each run starts one process fewer.
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
 }
+
+
+# What the head's processes, and so every job's workers, take from the caller's environment:
+# what Ray, Python, the training stack and the hub read, not the whole shell (where secrets
+# such as AWS keys live). A job's own variables reach it through its Ray runtime env.
+PASSED_ON = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+             "TERM", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+             "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE",
+             "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+             "http_proxy", "https_proxy", "no_proxy"}
+PASSED_ON_PREFIXES = ("LC_", "XDG_", "PYTHON", "RAY_", "LAUNCH_", "CUDA_", "NVIDIA_", "NCCL_",
+                      "GLOO_", "OMP_", "MKL_", "TORCH", "DS_", "HF_", "TRANSFORMERS_")
+
+
+def passed_on(environ: dict[str, str]) -> dict[str, str]:
+    """The part of `environ` a head launch starts passes on to its processes."""
+    return {name: value for name, value in environ.items()
+            if name in PASSED_ON or name.startswith(PASSED_ON_PREFIXES)}
 
 
 @dataclass
@@ -59,31 +76,6 @@ def token_path() -> Path:
     return launch_home() / "auth_token"
 
 
-def probe(address: str, headers: dict[str, str]) -> int | None:
-    """HTTP status of the Jobs API version endpoint, or None when nothing answers."""
-    return _version_endpoint(address, headers)[0]
-
-
-def ray_version(address: str, headers: dict[str, str]) -> str | None:
-    """The Ray version of the head at `address`, or None when it does not tell."""
-    status, body = _version_endpoint(address, headers)
-    try:
-        return json.loads(body).get("ray_version") if status == 200 else None
-    except (ValueError, AttributeError):
-        return None
-
-
-def _version_endpoint(address: str, headers: dict[str, str]) -> tuple[int | None, bytes]:
-    request = urllib.request.Request(f"{address.rstrip('/')}/api/version", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=3) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, b""
-    except (urllib.error.URLError, OSError):
-        return None, b""
-
-
 def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None) -> HeadState:
     """Start a head whose dashboard serves `address` (a 127.0.0.1/localhost URL)."""
     parsed = urlparse(address)
@@ -109,7 +101,7 @@ def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None
     ]
     # RAY_ADDRESS: processes of this head (e.g. the placement-group cleaner Tune relies on
     # when ASHA stops a trial) find their own cluster even when other heads run here.
-    env = {**os.environ, **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
+    env = {**passed_on(dict(os.environ)), **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
            "RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
            # Ray's metrics listeners have fixed defaults (44217, 44227) and no flag.
            "AUTOSCALER_METRIC_PORT": str(_free_port()),

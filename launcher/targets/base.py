@@ -44,8 +44,9 @@ class Target(ABC):
         return self.settings.capabilities
 
     @abstractmethod
-    def checks(self, image_ray_version: str | None) -> list[Check]:
-        """`launch doctor`'s checks of this cluster: reachable, allowed, Ray versions."""
+    def checks(self, spec: JobSpec | None, image_ray_version: str | None) -> list[Check]:
+        """`launch doctor`'s checks of this cluster for `spec` (None: no job file):
+        reachable, allowed, Ray versions, room for the job."""
 
     def describe(self, spec: JobSpec, layout: RunLayout, run_id: str,
                  image: str | None) -> str:

@@ -52,7 +52,7 @@ class KubernetesTarget(Target):
     def prepare(self) -> None:
         self.cluster.list_rayjobs(names.SELECTOR, limit=1)  # reachable, KubeRay, allowed
 
-    def checks(self, image_ray_version: str | None) -> list[Check]:
+    def checks(self, spec: JobSpec | None, image_ray_version: str | None) -> list[Check]:
         """The kube context answers, has KubeRay's RayJob API, lets launch list RayJobs; each
         run's head runs the image's Ray, which launch talks to with its own."""
         from launcher.doctor import attempt, image_ray

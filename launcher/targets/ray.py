@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from launcher import local_head, ray_auth
+from launcher import local_head, ray_auth, ray_dashboard
 from launcher.contract import SPEC, RunLayout
 from launcher.errors import LaunchError
 from launcher.settings import JOB_PACKAGES
@@ -41,7 +41,7 @@ class RayTarget(Target):
         return cls(RayTargetSpec(address=address))
 
     def prepare(self) -> None:
-        code = local_head.probe(self.address, ray_auth.headers_for(self.address))
+        code = ray_dashboard.probe(self.address, ray_auth.headers_for(self.address))
         if code is None and self.capabilities.starts_cluster:
             local_head.start(self.address)
         elif code is None:
@@ -51,10 +51,11 @@ class RayTarget(Target):
         elif code in (401, 403):
             raise LaunchError(ray_auth.refusal(self.address, code))
 
-    def checks(self, image_ray_version: str | None) -> list[Check]:
-        from launcher.doctor import ray_head
+    def checks(self, spec: JobSpec | None, image_ray_version: str | None) -> list[Check]:
+        from launcher.doctor import cluster_room, ray_head
 
-        return [ray_head(self.address, image_ray_version, self.capabilities.starts_cluster)]
+        head = ray_head(self.address, image_ray_version, self.capabilities.starts_cluster)
+        return [head, cluster_room(self.address, spec)] if head.ok else [head]
 
     def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
                image: str | None = None) -> None:

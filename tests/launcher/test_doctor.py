@@ -45,6 +45,8 @@ def test_everything_up_is_all_green_and_leaves_nothing_behind(full_job, s3_store
         assert any(line.startswith(f"✓ {check}") for line in lines), result.stdout
     assert "✗" not in result.stdout
     assert any("Ray 2.60.0 (client 2.60.0, image 2.60.0)" in line for line in lines)
+    assert "✓ cluster resources: 1 node, 2 CPUs, 0 GPUs; the job's 2 workers x 1 CPU, 0 GPU" \
+        in lines  # what the session's head (2 CPUs) has, asked through Ray's state API
 
     # The probes cleaned up: no object in the bucket, no blob in the repository.
     listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix="doctor/")
@@ -192,8 +194,22 @@ def test_a_gpu_job_on_a_machine_without_gpus(job, cli):
     assert "gpus_per_worker: 0" in checks["GPUs"]["hint"]
 
 
+def test_a_job_bigger_than_the_cluster_is_told_what_it_lacks(ray_head, s3_store, job, cli):
+    result = cli("doctor", job({"target": {"address": ray_head.address},
+                                "storage": {"uri": f"s3://{s3_store.bucket}/doctor",
+                                            "endpoint_url": s3_store.endpoint},
+                                "scale": {"num_workers": 4, "num_nodes": 2,
+                                          "gpus_per_worker": 1}}))
+    assert result.returncode == 1
+    assert ("✗ cluster resources: 1 node, 2 CPUs, 0 GPUs; the job's 4 workers x 1 CPU, 1 GPU: "
+            "short of 4 CPUs in all, 4 GPUs in all, 2 nodes with room for a worker (1 CPU, "
+            "1 GPU)") in result.stdout.splitlines(), result.stdout
+    assert "  fix: lower scale.num_workers" in result.stdout
+
+
 def test_without_a_job_file_it_checks_this_machine_and_the_default_head(ray_head, cli):
     result = cli("doctor")  # LAUNCH_RAY_ADDRESS points at the session's head
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"✓ ray head {ray_head.address}: Ray 2.60.0 (client 2.60.0)" in result.stdout
+    assert "✓ cluster resources: 1 node, 2 CPUs, 0 GPUs" in result.stdout.splitlines()
     assert "storage" not in result.stdout

@@ -13,11 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launcher.local_head import probe
+from launcher.ray_dashboard import probe
 
 from support.ports import free_port
 
 pytestmark = pytest.mark.integration
+SECRET = "caller-secret-0123456789"
 
 
 def _group(pgid: int) -> list[psutil.Process]:
@@ -39,7 +40,8 @@ def _loopback(ip: str) -> bool:
 def test_local_up_requires_a_token_and_down_stops_every_process(cli):
     home = Path(tempfile.mkdtemp(prefix="lh-", dir="/tmp"))
     address = f"http://127.0.0.1:{free_port()}"
-    env = {"LAUNCH_HOME": str(home), "LAUNCH_RAY_GCS_PORT": str(free_port())}
+    env = {"LAUNCH_HOME": str(home), "LAUNCH_RAY_GCS_PORT": str(free_port()),
+           "AWS_SECRET_ACCESS_KEY": SECRET, "MY_SERVICE_PASSWORD": SECRET, "HF_HOME": str(home)}
 
     try:
         _up_then_down(cli, home, address, env)
@@ -60,6 +62,11 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     assert probe(address, {"Authorization": f"Bearer {token}"}) == 200
     members = _group(state["pgid"])
     assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
+    # The caller's secrets stay out of the head, whose environment every worker inherits;
+    # what the training stack reads (HF_HOME here) gets through.
+    for member in members:
+        environ = member.environ()
+        assert SECRET not in environ.values() and environ["HF_HOME"] == str(home), member
     # Every listener on a port of its own, on 127.0.0.1: none on Ray's fixed defaults, which
     # a second head on this machine would share (Ray Client's 10001, the agent's 52365, the
     # autoscaler's and the dashboard's metrics, 44217 and 44227).

@@ -14,7 +14,7 @@ import pytest
 from launcher import runs
 from launcher.errors import LaunchError
 from launcher.image.registry import Registry
-from launcher.local_head import probe
+from launcher.ray_dashboard import probe
 
 from support.ports import free_port
 from support.project import submitted_run_id
