@@ -16,6 +16,11 @@ from launcher.spec.models import JobSpec
 from launcher.spec.resolve import resolve
 
 Loc = tuple[str, ...]
+# A job file holds settings: a few hundred values in a few kB. These bounds answer any file,
+# a hostile one too (a 'billion laughs' of nested aliases), in well under 2 s.
+MAX_BYTES = 64 * 1024
+MAX_VALUES = 10_000
+MAX_DEPTH = 32
 
 
 def load_spec(path: str | Path, overrides: dict | None = None) -> JobSpec:
@@ -49,7 +54,8 @@ def merge_overrides(into: dict, update: dict) -> None:
 
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise SpecError([f"{path}: no such file"]) from None
     except IsADirectoryError:
@@ -66,19 +72,28 @@ def _read_text(path: Path) -> str:
         ) from None
     if "\x00" in text:
         raise SpecError([f"{path}: not a text file (it contains NUL bytes)"])
+    if len(raw) > MAX_BYTES:
+        raise SpecError([f"{path}: more than {MAX_BYTES // 1024} KiB; a job file holds settings "
+                         "(data goes in data.path)"])
     return text
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, tuple[int, int]]]:
     """Parse YAML, and map every key path to the 1-based line and column where it is written."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_ShallowLoader)
         if root is None:
             raise SpecError([f"{path}:1:1: the file is empty; a job needs at least name, model "
                              "and data (see `launch schema` or examples/quickstart.yaml)"])
         positions: dict[Loc, tuple[int, int]] = {(): _mark(root)}
         _collect_positions(root, (), positions, path)
+        if len(positions) > MAX_VALUES:
+            raise SpecError([f"{path}:1:1: more than {MAX_VALUES} values (aliases expanded); a "
+                             "job file holds a few hundred settings"])
         data = yaml.safe_load(text)
+    except _TooDeep as where:
+        raise SpecError([f"{path}:{where}: nested more than {MAX_DEPTH} levels deep; a job file "
+                         "is a few levels of sections"]) from None
     except yaml.MarkedYAMLError as err:
         # The context (e.g. where an unclosed bracket opened) is where the fix goes.
         mark = err.context_mark or err.problem_mark
@@ -94,11 +109,36 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, tuple[
     return data, positions
 
 
+class _ShallowLoader(yaml.SafeLoader):
+    """SafeLoader that stops at MAX_DEPTH levels of nesting, before Python's recursion limit
+    (and the scanner's look-ahead over thousands of brackets) would."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(f"{mark.line + 1}:{mark.column + 1}")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _TooDeep(Exception):
+    """Where the nesting passed MAX_DEPTH, as LINE:COL."""
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def _collect_positions(node: yaml.Node, loc: Loc, out: dict, path: Path) -> None:
+    if len(out) > MAX_VALUES:  # aliases can make a small file a huge tree: stop walking it
+        return
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = str(key_node.value)

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from bench.hostile_job_files import HOSTILE
+
 from located import assert_one_located_line
 from support.project import EXAMPLES
 
@@ -99,7 +101,11 @@ def test_every_problem_is_reported_at_once(tmp_path, cli):
     (b"   \n# only a comment\n", "the file is empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text file"),
     (b"name: x\x00\n", "not a text file"),
-], ids=["empty", "only-comments", "binary", "nul-bytes"])
+    (HOSTILE["billion-laughs"], "more than 10000 values (aliases expanded)"),
+    (HOSTILE["too-big"], "more than 64 KiB"),
+    (HOSTILE["too-deep"], "nested more than 32 levels deep"),
+], ids=["empty", "only-comments", "binary", "nul-bytes", "billion-laughs", "too-big",
+        "too-deep"])
 def test_unusable_file_contents(tmp_path, cli, content, words):
     job = tmp_path / "job.yaml"
     job.write_bytes(content)
