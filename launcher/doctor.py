@@ -69,6 +69,7 @@ def diagnose(job_file: Path | None = None, address: str | None = None) -> Report
         checks.append(packages("training stack (this machine trains)", extra="train"))
     checks += make_target(settings).checks(spec, _image_ray_version(spec))
     if spec is not None:
+        checks.append(model_source(spec))
         checks.append(storage(spec))
         if spec.image is not None:
             checks.append(registry(spec))
@@ -187,6 +188,38 @@ def image_ray(image_version: str | None) -> Check:
     return Check("ray versions", image_version in (None, ours),
                  f"client {ours}, image {image_version or 'unknown (image.base has no Ray tag)'}",
                  f"pip install 'ray[default]=={image_version}', or an image.base with Ray {ours}")
+
+
+def model_source(spec: JobSpec) -> Check:
+    """Where the job will load the model from, checked from where it trains: a local folder
+    (validation found its config.json), or a hub name in the hub cache here or on a hub this
+    machine reaches; a cluster elsewhere checks a hub name itself when the run starts."""
+    name = spec.model.name_or_path
+    check = f"model {name}"
+    if Path(name).is_absolute():
+        return Check(check, True, "a local folder with config.json")
+    if not spec.target.capabilities.trains_here:
+        return Check(check, True, f"a hub name: the cluster at {spec.target.where} downloads "
+                     "it when the run starts (checked there, not here)")
+    try:
+        from huggingface_hub import model_info, try_to_load_from_cache
+        from huggingface_hub.errors import RepositoryNotFoundError
+    except ImportError:
+        return Check(check, False, "a hub name, and huggingface_hub is not installed here",
+                     "pip install -e '.[all]' (this machine trains)")
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return Check(check, True, "a hub name, in the hub cache here")
+    fix = (f"download it where the hub answers (`hf download {name} --local-dir DIR`) and set "
+           "model.name_or_path to that folder, or fill this machine's hub cache (HF_HOME)")
+    try:
+        model_info(name, timeout=10)
+    except RepositoryNotFoundError:
+        return Check(check, False, "no such model on the hub (or it is private: set "
+                     "HF_TOKEN)", "check the name, e.g. `gpt2` or `org/model`")
+    except Exception as err:  # offline, DNS, proxy, TLS: all mean the same to the job
+        return Check(check, False, f"not in the hub cache, and the hub does not answer "
+                     f"({type(err).__name__}: {str(err)[:120]})", fix)
+    return Check(check, True, "on the hub, which answers from here")
 
 
 def storage(spec: JobSpec) -> Check:

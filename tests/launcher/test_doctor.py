@@ -15,10 +15,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def job(write_job):
-    """A job file with `overrides` merged in; doctor never loads the model, so a hub name
-    (checked by nobody here) keeps these tests free of the model build."""
-    return lambda overrides: write_job({"model": {"name_or_path": "gpt2"}, **overrides})
+def job(write_job, tmp_path):
+    """A job file with `overrides` merged in. Doctor never loads the model: a folder with a
+    config.json is all it and validation look at, which keeps these tests free of the model
+    build."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return lambda overrides: write_job({"model": {"name_or_path": str(model)}, **overrides})
 
 
 def _checks(result) -> dict[str, dict]:
@@ -205,6 +209,29 @@ def test_a_job_bigger_than_the_cluster_is_told_what_it_lacks(ray_head, s3_store,
             "short of 4 CPUs in all, 4 GPUs in all, 2 nodes with room for a worker (1 CPU, "
             "1 GPU)") in result.stdout.splitlines(), result.stdout
     assert "  fix: lower scale.num_workers" in result.stdout
+
+
+def test_a_hub_model_is_checked_from_where_the_job_trains(ray_head, job, cli):
+    """This machine reaches no hub, and nothing is in its hub cache: a run here could not load
+    `gpt2`, so doctor says so before a run fails on it. A cluster elsewhere checks the name
+    itself when the run starts."""
+    here = cli("doctor", job({"model": {"name_or_path": "gpt2"},
+                              "target": {"address": ray_head.address}}), "-o", "json")
+    model = _checks(here)["model"]
+    assert here.returncode == 1 and not model["ok"] and model["needed"], model
+    assert model["detail"].startswith("not in the hub cache, and the hub does not answer (")
+    assert "hf download gpt2 --local-dir DIR" in model["hint"]
+    local = _checks(cli("doctor", job({"target": {"address": ray_head.address}}), "-o",
+                        "json"))["model"]
+    assert local["ok"] and local["detail"] == "a local folder with config.json"
+
+    elsewhere = cli("doctor", job({"model": {"name_or_path": "gpt2"},
+                                   "data": {"path": "s3://bucket/train.jsonl"},
+                                   "storage": {"uri": "s3://bucket/runs"},
+                                   "target": {"address": "http://10.255.255.1:8265"}}),
+                    "-o", "json")
+    model = _checks(elsewhere)["model"]
+    assert model["ok"] and "downloads it when the run starts" in model["detail"], model
 
 
 def test_without_a_job_file_it_checks_this_machine_and_the_default_head(ray_head, cli):

@@ -62,11 +62,12 @@ def _up_then_down(cli, home: Path, address: str, env: dict) -> None:
     assert probe(address, {"Authorization": f"Bearer {token}"}) == 200
     members = _group(state["pgid"])
     assert len(members) >= 3  # gcs_server, raylet, dashboard, ...
-    # The caller's secrets stay out of the head, whose environment every worker inherits;
-    # what the training stack reads (HF_HOME here) gets through.
-    for member in members:
-        environ = member.environ()
-        assert SECRET not in environ.values() and environ["HF_HOME"] == str(home), member
+    # The caller's secrets stay out of the head. Workers inherit the raylet's environment, and
+    # what the training stack reads (HF_HOME here) gets through to it.
+    environs = {" ".join(member.cmdline()): member.environ() for member in members}
+    assert not [cmd for cmd, environ in environs.items() if SECRET in environ.values()]
+    [raylet] = [environ for cmd, environ in environs.items() if "/raylet " in cmd]
+    assert raylet["HF_HOME"] == str(home) and "AWS_SECRET_ACCESS_KEY" not in raylet
     # Every listener on a port of its own, on 127.0.0.1: none on Ray's fixed defaults, which
     # a second head on this machine would share (Ray Client's 10001, the agent's 52365, the
     # autoscaler's and the dashboard's metrics, 44217 and 44227).

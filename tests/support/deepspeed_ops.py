@@ -3,10 +3,11 @@ extension cache: the shared-memory collectives every DeepSpeed run loads, and CP
 optimizer offload.
 
 On a fresh machine each takes about a minute of one core. conftest starts this module in the
-background, at idle priority, when a session has integration tests and runs the unit tests
-first, which leave a core mostly idle; a run that needs an op before it is done waits on
-torch's build lock, then loads the finished op. Run as `python -m support.deepspeed_ops`
-(tests/ on sys.path)."""
+background when a session has integration tests and runs the unit tests first, which leave a
+core mostly idle; a run that needs an op before it is done waits on torch's build lock, then
+loads the finished op. It keeps normal priority: unit tests wait on it too, and the image build
+beside it yields (tests/image_fixtures.py). Run as `python -m support.deepspeed_ops` (tests/ on
+sys.path)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ BUILDERS = ("ShareMemCommBuilder", "CPUAdamBuilder")
 def start_building(log: Path) -> subprocess.Popen:
     """Build the ops in a background process that writes its output to `log`."""
     with log.open("w") as out:
-        # Lowest CPU priority: it takes what the unit tests leave idle, never their time.
-        return subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "support.deepspeed_ops"],
+        return subprocess.Popen([sys.executable, "-m", "support.deepspeed_ops"],
                                 cwd=Path(__file__).parents[1], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
