@@ -138,23 +138,30 @@ def test_seq2seq(ray_head, tiny_bart, cli, tmp_path):
 
 
 def test_chat(ray_head, tiny_model, cli, tmp_path):
-    """causal_lm on chat conversations through the example's ChatML template: the loss on the
-    assistant's turns drops, the samples answer each conversation's last question, and the
-    exported tokenizer keeps the template."""
-    data = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())["data"]
+    """examples/chat.yaml as shipped (LoRA, ChatML template, 2 workers, ZeRO-2), 20 steps:
+    the loss on the assistant's turns drops by a fifth, the samples answer each held-out
+    conversation's last question, and the exported tokenizer keeps the template."""
+    example = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())
+    rows = [json.loads(line) for line in
+            (EXAMPLES / "data" / "debian_chat.jsonl").read_text().splitlines()]
     summary, run_dir = submit(cli, tmp_path, ray_head, {
-        "name": "chat", "model": {"name_or_path": str(tiny_model)},
-        "data": {**data, "path": str(EXAMPLES / "data" / "debian_chat.jsonl"),
+        **example, "model": {"name_or_path": str(tiny_model)},
+        "data": {**example["data"], "path": str(EXAMPLES / "data" / "debian_chat.jsonl"),
                  "validation_fraction": 0.05},
-        "training": training(16, 0.003),
+        "training": {**example["training"], "max_steps": 20, "eval_steps": 20,
+                     "save_steps": 20},
         "export": {"sample_generations": 2, "max_new_tokens": 8}})
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nchat: eval loss {before['eval_loss']:.3f} -> {after['eval_loss']:.3f}")
-    assert after["eval_loss"] < before["eval_loss"] and "eval_perplexity" in after
+    assert after["eval_loss"] < before["eval_loss"] * 0.8 and "eval_perplexity" in after
+    last_answers = {[m["content"] for m in row["messages"] if m["role"] == "assistant"][-1]
+                    for row in rows}
     assert len(summary["samples"]) == 2
-    assert all(sample["prompt"].endswith("<|im_start|>assistant\n") and sample["reference"]
-               for sample in summary["samples"])
+    for sample in summary["samples"]:
+        assert sample["prompt"].endswith("<|im_start|>assistant\n")
+        assert sample["reference"] in last_answers and isinstance(sample["generated"], str)
 
     from transformers import AutoTokenizer
 
-    assert AutoTokenizer.from_pretrained(run_dir / "model").chat_template == data["chat_template"]
+    assert AutoTokenizer.from_pretrained(run_dir / "model").chat_template == \
+        example["data"]["chat_template"]

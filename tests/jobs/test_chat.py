@@ -1,6 +1,6 @@
 """Chat rows (data.messages_field) in the job: the chat template, labels on the assistant's turns
-only, truncation, cleaning of conversations, sample prompts, and a short real training of the
-tiny model on examples/data/debian_chat.jsonl (no Ray: jobs.train.build, as bench/hf_loop.py)."""
+only, truncation, cleaning of conversations, sample prompts. The real training of
+examples/chat.yaml, learning the assistant's turns, is tests/integration/test_task_runs.py."""
 
 from __future__ import annotations
 
@@ -163,30 +163,3 @@ def test_cleaning_reads_a_conversation_as_its_contents(tmp_path):
     kept = list(splits.train["messages"]) + list(splits.validation["messages"])
     assert sorted(m[-1]["content"] for m in kept) == [f"Answer number {i}, long enough."
                                                       for i in range(8)]
-
-
-def test_a_short_training_learns_the_assistant_turns(tiny_model, tmp_path):
-    from transformers import AutoTokenizer
-
-    from jobs.export import sample_generations
-    from jobs.train import build
-
-    spec = JobSpec.model_validate({
-        **EXAMPLE, "model": {"name_or_path": str(tiny_model)},
-        "data": {**EXAMPLE["data"], "path": str(CHAT), "validation_fraction": 0.05},
-        "training": {**EXAMPLE["training"], "max_steps": 20, "eval_steps": 20,
-                     "save_steps": 20},
-        "storage": {"uri": str(tmp_path / "runs")}})
-    fit = build(spec, tmp_path / "out", callbacks=[], deepspeed=False)
-    fit.trainer.train()
-    evals = [log["eval_loss"] for log in fit.trainer.state.log_history if "eval_loss" in log]
-    assert len(evals) == 2 and evals[1] < evals[0] * 0.8, evals
-    # The samples summary.json shows: the model answers each conversation's last question.
-    samples, _ = sample_generations(fit.trainer.model, fit.tokenizer, fit.task,
-                                    fit.splits.validation, spec.data, count=2, max_new_tokens=4)
-    for sample, row in zip(samples, fit.splits.validation):
-        answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
-        assert sample["prompt"].endswith("<|im_start|>assistant\n")
-        assert sample["reference"] == answers[-1] and isinstance(sample["generated"], str)
-    fit.trainer.save_model(str(tmp_path / "model"))  # what a run exports: the template goes too
-    assert AutoTokenizer.from_pretrained(tmp_path / "model").chat_template == CHATML
