@@ -96,27 +96,6 @@ def test_ia3_without_deepspeed_learns_and_stops_early_at_the_stale_evaluation(
     assert_adapter_generates(run_dir / "model")
 
 
-def test_unreadable_data_fails_and_logs_say_why(ray_head, tiny_model, write_job, cli, tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    # The first row is fine (validation reads only that); the file breaks further down.
-    bad.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{broken json\n")
-    job = write_job({"model": {"name_or_path": str(tiny_model)}, "data": {"path": str(bad)},
-                     "target": {"address": ray_head.address}})
-    result = cli("submit", job, "--follow", timeout=600)
-    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
-    run_id, run_dir = submitted_run_id(result), submitted_results(result)
-    assert f"run {run_id} ended FAILED" in result.stderr
-
-    logs = cli("logs", run_id)
-    assert logs.returncode == 0
-    assert f"cannot read data file {bad}" in logs.stdout
-    document = json.loads(cli("logs", run_id, "--follow", "-o", "json").stdout)
-    assert document["run_id"] == run_id and document["state"] == "FAILED"
-    assert f"cannot read data file {bad}" in document["log"]
-    status = json.loads((run_dir / "status.json").read_text())
-    assert status["state"] == "FAILED" and "cannot read data file" in status["error"]
-
-
 def test_a_model_the_workers_cannot_load_fails_at_once_with_its_cause(ray_head, tiny_model,
                                                                      write_job, cli, tmp_path):
     """The weights are broken: every worker raises while loading them. No retry can fix that,

@@ -147,6 +147,19 @@ def test_ten_jobs_at_once_each_end_in_their_own_state(ten_jobs, s3_store, cli):
         f"concurrency/quickstart/{run_id}" for run_id in run_ids}
 
 
+def test_a_run_that_cannot_read_its_data_fails_and_its_logs_say_why(ten_jobs, cli):
+    """One of the failing ten, as its user sees it afterwards: `launch logs` and the JSON
+    document of `logs --follow -o json` name the data file the job could not read."""
+    index = min(FAILING)
+    run_id = ten_jobs.runs[index]["run_id"]
+    logs = cli("logs", run_id)
+    assert logs.returncode == 0
+    assert "cannot read data file" in logs.stdout and f"bad-{index}.jsonl" in logs.stdout
+    document = json.loads(cli("logs", run_id, "--follow", "-o", "json").stdout)
+    assert document["run_id"] == run_id and document["state"] == "FAILED"
+    assert f"bad-{index}.jsonl" in document["log"]
+
+
 def test_every_result_lands_in_s3_and_reads_back_without_ray(ten_jobs, ray_head, s3_store, cli,
                                                             tmp_path):
     """One of the ten runs, read back from the bucket alone once the Ray head forgot it."""
