@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -45,7 +46,7 @@ PASSED_ON_PREFIXES = ("LC_", "XDG_", "PYTHON", "RAY_", "LAUNCH_", "CUDA_", "NVID
                       "GLOO_", "OMP_", "MKL_", "TORCH", "DS_", "HF_", "TRANSFORMERS_")
 
 
-def passed_on(environ: dict[str, str]) -> dict[str, str]:
+def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
     """The part of `environ` a head launch starts passes on to its processes."""
     return {name: value for name, value in environ.items()
             if name in PASSED_ON or name.startswith(PASSED_ON_PREFIXES)}
@@ -101,7 +102,7 @@ def start(address: str, num_cpus: int | None = None, gcs_port: int | None = None
     ]
     # RAY_ADDRESS: processes of this head (e.g. the placement-group cleaner Tune relies on
     # when ASHA stops a trial) find their own cluster even when other heads run here.
-    env = {**passed_on(dict(os.environ)), **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
+    env = {**passed_on(os.environ), **HEAD_ENV, "RAY_AUTH_TOKEN_PATH": str(token),
            "RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
            # Ray's metrics listeners have fixed defaults (44217, 44227) and no flag.
            "AUTOSCALER_METRIC_PORT": str(_free_port()),

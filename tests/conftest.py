@@ -134,11 +134,12 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def write_job(tmp_path):
-    """Write a job file: the quickstart with `overrides` merged in (nested dicts merge)."""
+    """Write a job file: the quickstart with `overrides` merged in (nested dicts merge) and
+    `method` replacing its method section."""
 
     def write(overrides: dict | None = None, base: Path = EXAMPLES / "quickstart.yaml",
-              name: str = "job.yaml") -> Path:
-        return write_quickstart(tmp_path / name, tmp_path / "runs", overrides, base)
+              name: str = "job.yaml", method: dict | None = None) -> Path:
+        return write_quickstart(tmp_path / name, tmp_path / "runs", overrides, base, method)
 
     return write
 

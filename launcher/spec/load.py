@@ -91,9 +91,6 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[Loc, tuple[
             raise SpecError([f"{path}:1:1: more than {MAX_VALUES} values (aliases expanded); a "
                              "job file holds a few hundred settings"])
         data = yaml.safe_load(text)
-    except _TooDeep as where:
-        raise SpecError([f"{path}:{where}: nested more than {MAX_DEPTH} levels deep; a job file "
-                         "is a few levels of sections"]) from None
     except yaml.MarkedYAMLError as err:
         # The context (e.g. where an unclosed bracket opened) is where the fix goes.
         mark = err.context_mark or err.problem_mark
@@ -120,16 +117,13 @@ class _ShallowLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         self.depth += 1
         try:
-            if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise _TooDeep(f"{mark.line + 1}:{mark.column + 1}")
+            if self.depth > MAX_DEPTH:  # reported like any other YAML error, at its place
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep; a job file is a few "
+                    "levels of sections", self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
-
-
-class _TooDeep(Exception):
-    """Where the nesting passed MAX_DEPTH, as LINE:COL."""
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

@@ -7,7 +7,6 @@ import shutil
 import time
 
 import pytest
-import yaml
 
 from support.exported_models import assert_adapter_generates
 from support.project import submitted_results, submitted_run_id
@@ -75,10 +74,7 @@ def test_ia3_without_deepspeed_learns_and_stops_early_at_the_stale_evaluation(
                      "training": {"max_steps": 12, "logging_steps": 2, "eval_steps": 3,
                                   "save_steps": 100, "learning_rate": 3e-2,
                                   "early_stopping": {"patience": 1, "min_delta": 100.0}},
-                     "scale": {"deepspeed": {"stage": 0}}})
-    written = yaml.safe_load(job.read_text())
-    written["method"] = {"type": "ia3"}  # replaces the quickstart's lora section
-    job.write_text(yaml.safe_dump(written, sort_keys=False))
+                     "scale": {"deepspeed": {"stage": 0}}}, method={"type": "ia3"})
     result = cli("submit", job, "--follow", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "[launch] early stopping at step 3: eval_loss has not improved" in result.stdout

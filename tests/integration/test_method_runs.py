@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from support.project import EXAMPLES, submitted_results
 
@@ -35,10 +34,7 @@ def run_method(ray_head, tiny_model, write_job, cli, tmp_path):
                          "lr_scheduler": "constant", "logging_steps": 2, "eval_steps": None,
                          "save_steps": 6},
             "scale": scale,
-            "target": {"address": ray_head.address}})
-        written = yaml.safe_load(job.read_text())
-        written["method"] = method  # replaces the quickstart's lora section, not merged into it
-        job.write_text(yaml.safe_dump(written, sort_keys=False))
+            "target": {"address": ray_head.address}}, method=method)
         started = time.time()
         result = cli("submit", job, "--follow", timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -31,12 +31,15 @@ def submitted_results(result: subprocess.CompletedProcess) -> Path:
 
 
 def write_quickstart(path: Path, runs: Path | str, overrides: dict | None = None,
-                     base: Path = EXAMPLES / "quickstart.yaml") -> Path:
+                     base: Path = EXAMPLES / "quickstart.yaml", method: dict | None = None) -> Path:
     """Write a job file: `base` (the quickstart) with its data found from anywhere, results
-    under `runs`, and `overrides` merged in (nested dicts merge)."""
+    under `runs`, and `overrides` merged in (nested dicts merge); `method` replaces the base's
+    method section whole (a method's keys are its own)."""
     job = yaml.safe_load(base.read_text())
     job["data"]["path"] = str(EXAMPLES / "data" / "debian_describe.jsonl")
     job["storage"]["uri"] = str(runs)
     merge_overrides(job, overrides or {})
+    if method is not None:
+        job["method"] = method
     path.write_text(yaml.safe_dump(job, sort_keys=False))
     return path
