@@ -1,5 +1,6 @@
-"""R1 and R2: training workers killed by PID, and the store killed, while a run trains; `launch
-stop` and `submit --resume`. Every run resumes from its checkpoints and loses nothing."""
+"""R1 and R2: training workers killed by PID, and the store killed, while a run trains. The run
+resumes from its checkpoints and loses nothing. (`launch stop` and `submit --resume`:
+test_local_runs.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from support.project import submitted_results, submitted_run_id, write_quickstart
+from support.polling import wait_for
+from support.project import submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +43,6 @@ def _metrics(s3_store, key: str) -> list[dict]:
     except s3_store.client().exceptions.NoSuchKey:
         return []
     return [json.loads(line) for line in body.decode().splitlines() if line]
-
-
-def _wait_for(condition, what: str, explain, timeout_s: float = 300):
-    deadline = time.time() + timeout_s
-    while not condition():
-        assert time.time() < deadline, f"timed out waiting for {what}:\n{explain()}"
-        time.sleep(0.5)
 
 
 @dataclass
@@ -105,18 +100,18 @@ def outages(ray_head, tiny_model, tmp_path_factory, s3_store, cli) -> Outages:
         return cli("logs", run_id).stdout[-6000:]
 
     for checkpointed, kill_after_step, kills_so_far in ((10, 15, 0), (30, 35, 1), (50, 52, 2)):
-        _wait_for(lambda: len(resumes()) == kills_so_far and registered_step() >= checkpointed
+        wait_for(lambda: len(resumes()) == kills_so_far and registered_step() >= checkpointed
                   and steps() and steps()[-1] >= kill_after_step, f"step {kill_after_step}",
                   explain)
         workers = _train_workers(ray_head)
         assert len(workers) == 2, workers
         os.kill(workers[kills_so_far % 2].pid, signal.SIGKILL)
         uploaded = checkpoint_folders()  # each attempt's checkpoints get folders of their own
-        _wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
+        wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
                   explain)
 
     # The last attempt's first checkpoint (step 60) starts to upload: the store goes down.
-    _wait_for(lambda: checkpoint_folders() - uploaded, "a checkpoint after the last resume",
+    wait_for(lambda: checkpoint_folders() - uploaded, "a checkpoint after the last resume",
               explain)
     s3_store.stop(signal.SIGKILL)
     time.sleep(5)  # the job goes on training, logging and checkpointing into a dead store
@@ -174,56 +169,3 @@ def test_a_store_killed_while_checkpoints_upload_is_ridden_out(outages, s3_store
         assert len(shards) == 2, shards
     assert sorted(saved_steps) == list(range(SAVE_EVERY, PLANNED_STEPS + 1, SAVE_EVERY))
     assert outages.summary["checkpoints"] == len(folders)
-
-
-def test_a_stopped_run_says_so_and_resumes_with_submit_resume(ray_head, tiny_model, write_job,
-                                                             cli):
-    """`launch stop` ends a training run STOPPED (in Ray and in status.json); `launch submit
-    FILE --resume RUN` goes on from the run's last checkpoint, in its folder."""
-    job = write_job({"model": {"name_or_path": str(tiny_model)},
-                     "target": {"address": ray_head.address},
-                     "training": {"max_steps": 40, "save_steps": 10, "logging_steps": 5,
-                                  "eval_steps": None, "batch_size_per_worker": 4}})
-    submitted = cli("submit", job)
-    assert submitted.returncode == 0, submitted.stderr
-    run_id = submitted_run_id(submitted)
-    run_dir = submitted_results(submitted)
-    metrics = run_dir / "metrics.jsonl"
-
-    def logged_steps():
-        text = metrics.read_text() if metrics.exists() else ""
-        return [json.loads(line)["step"] for line in text.splitlines() if '"loss"' in line]
-
-    _wait_for(lambda: logged_steps() and logged_steps()[-1] >= 15, "step 15",
-              lambda: cli("logs", run_id).stdout[-4000:])
-    assert f"{run_id}: RUNNING" in cli("status", run_id).stdout
-    stopped = cli("stop", run_id)
-    assert stopped.returncode == 0, stopped.stderr
-    assert f"{run_id}: STOPPED" in stopped.stdout
-    assert f"{run_id}: STOPPED" in cli("status", run_id).stdout
-    assert json.loads((run_dir / "status.json").read_text())["state"] == "STOPPED"
-
-    refused = cli("submit", job, "--resume", "no-such-run")
-    assert refused.returncode == 1 and "unknown run id" in refused.stderr
-
-    resumed = cli("submit", job, "--resume", run_id, "--follow", timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
-    assert f"submitted {run_id} (attempt 2)" in resumed.stdout
-    assert "[launch] resuming from" in resumed.stdout
-
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["global_step"] == 40
-    records = [json.loads(line) for line in metrics.read_text().splitlines()]
-    resumed_at = [r["step"] for r in records if r.get("event") == "resumed"]
-    assert len(resumed_at) == 1 and resumed_at[0] >= 10  # not from step 0
-    assert f"{run_id}: SUCCEEDED" in cli("status", run_id).stdout
-    # One row per run in `launch list`, under the id every command takes, with its attempts.
-    listed = [job for job in json.loads(cli("list", "-o", "json").stdout)
-              if job["run_id"].startswith(run_id)]
-    assert [(job["run_id"], job["state"], job["attempts"]) for job in listed] == [
-        (run_id, "SUCCEEDED", 2)]
-    log = (run_dir / "logs" / "driver.log").read_text()
-    assert "the run resumes in a new attempt" in log  # both attempts' logs are kept
-
-    again = cli("submit", job, "--resume", run_id)
-    assert again.returncode == 1 and "is SUCCEEDED; only a FAILED or STOPPED" in again.stderr

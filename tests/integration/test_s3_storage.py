@@ -3,16 +3,19 @@
 A team submitting at once: 10 `launch submit` processes started together on the session's one
 Ray head (2 CPUs), some jobs meant to succeed and some to fail. Every job must be tracked to its
 own terminal state, none lost, none mixed up, each with its results in its own prefix; one of
-those that succeed is then read back from the bucket alone, every result of it.
+those that succeed is then read back from the bucket alone, every result of it, and two of those
+that fail are read as their users see them.
 
 Kept cheap: the jobs share one job name (so only the run ids tell them apart), the two that
-succeed train 4 steps on 1 worker, and the eight that fail break on their data file within
-seconds.
+succeed train 4 steps on 1 worker, seven that fail break on their data file within seconds and
+one on its model's weights as its workers load them.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,14 +23,15 @@ from dataclasses import dataclass
 import pytest
 
 from support.ports import free_port
-from support.project import write_quickstart
+from support.project import submitted_results_uri, submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 
 JOBS = 10
-# These get a data file that does not parse. The two that train (0 and 5) cover ZeRO
-# stages 0 and 2; each more would add a whole Ray Train run to the wait.
+# These fail: all but BROKEN_MODEL get a data file that does not parse. The two that train (0
+# and 5) cover ZeRO stages 0 and 2; each more would add a whole Ray Train run to the wait.
 FAILING = {1, 2, 3, 4, 6, 7, 8, 9}
+BROKEN_MODEL = 9  # its weights are not safetensors: every worker raises loading them
 READ_BACK = 5  # the run whose every result test_every_result_lands_in_s3... reads
 STEPS, SAVE_EVERY = 4, 2
 DEADLINE_S = 600
@@ -43,6 +47,12 @@ def _s3_job(write_job, tiny_model, ray_head, s3_store, data: dict | None = None,
     })
 
 
+def _read(s3_store, run: dict, name: str) -> dict:
+    """A JSON result of `run` (as `launch submit` printed it), read from the bucket."""
+    key = f"{run['results'].removeprefix(f's3://{s3_store.bucket}/')}/{name}"
+    return json.loads(s3_store.client().get_object(Bucket=s3_store.bucket, Key=key)["Body"].read())
+
+
 def _keys(s3_store, prefix: str) -> list[str]:
     pages = s3_store.client().get_paginator("list_objects_v2").paginate(
         Bucket=s3_store.bucket, Prefix=prefix)
@@ -54,6 +64,8 @@ class TenJobs:
     runs: list[dict]  # what each `launch submit -o json` printed, in job order
     states: dict[str, str]  # run id -> the state `launch list` ended with
     expected: dict[str, str]  # run id -> the state its job was made to end in
+    followed: subprocess.CompletedProcess  # `launch submit --follow` of BROKEN_MODEL
+    followed_s: float  # how long that took
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +84,36 @@ def ten_jobs(ray_head, s3_store, tiny_model, cli, tmp_path_factory) -> TenJobs:
                          "batch_size_per_worker": 4},
             "scale": {"num_workers": 1, "deepspeed": {"stage": 2 if index % 2 else 0}},
         }
-        if index in FAILING:
+        if index == BROKEN_MODEL:
+            model = folder / "broken-model"
+            shutil.copytree(tiny_model, model)
+            (model / "model.safetensors").write_bytes(b"not safetensors")
+            job["model"]["name_or_path"] = str(model)
+        elif index in FAILING:
             bad = folder / f"bad-{index}.jsonl"  # the first row is fine; the rest is not
             bad.write_text(json.dumps({"prompt": "p", "response": "r"}) + "\n{broken\n")
             job["data"] = {"path": str(bad)}
         jobs.append(write_quickstart(folder / f"job-{index}.yaml",
                                      f"s3://{s3_store.bucket}/concurrency", job))
 
+    def submit(index: int) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.time()
+        if index == BROKEN_MODEL:  # followed to its end as a user at a terminal would
+            return cli("submit", jobs[index], "--follow", timeout=DEADLINE_S), \
+                time.time() - started
+        return cli("submit", jobs[index], "-o", "json", timeout=300), time.time() - started
+
     with ThreadPoolExecutor(JOBS) as pool:  # 10 CLI processes at once
-        submitted = list(pool.map(lambda job: cli("submit", job, "-o", "json", timeout=300),
-                                  jobs))
-    for index, result in enumerate(submitted):
-        assert result.returncode == 0, f"job {index}: {result.stderr}"
-    runs = [json.loads(result.stdout) for result in submitted]
+        submitted = list(pool.map(submit, range(JOBS)))
+    followed, followed_s = submitted[BROKEN_MODEL]
+    runs = []
+    for index, (result, _) in enumerate(submitted):
+        if index == BROKEN_MODEL:
+            runs.append({"run_id": submitted_run_id(result),
+                         "results": submitted_results_uri(result)})
+        else:
+            assert result.returncode == 0, f"job {index}: {result.stderr}"
+            runs.append(json.loads(result.stdout))
     run_ids = [run["run_id"] for run in runs]
 
     deadline, states = time.time() + DEADLINE_S, {}
@@ -99,7 +128,7 @@ def ten_jobs(ray_head, s3_store, tiny_model, cli, tmp_path_factory) -> TenJobs:
         time.sleep(5)
     expected = {run_id: "FAILED" if index in FAILING else "SUCCEEDED"
                 for index, run_id in enumerate(run_ids)}
-    return TenJobs(runs, states, expected)
+    return TenJobs(runs, states, expected, followed, followed_s)
 
 
 @pytest.mark.long
@@ -114,24 +143,19 @@ def test_ten_jobs_at_once_each_end_in_their_own_state(ten_jobs, s3_store, cli):
     assert set(ten_jobs.states) == set(run_ids), "a submitted job is missing from the head"
     assert ten_jobs.states == expected
 
-    client = s3_store.client()
     for index, run in enumerate(runs):
         shown = json.loads(cli("status", run["run_id"], "-o", "json").stdout)
         assert (shown["run_id"], shown["state"]) == (run["run_id"], expected[run["run_id"]])
-        prefix = run["results"].removeprefix(f"s3://{s3_store.bucket}/")
-        assert prefix == f"concurrency/quickstart/{run['run_id']}"
-
-        def read(name, prefix=prefix):
-            body = client.get_object(Bucket=s3_store.bucket, Key=f"{prefix}/{name}")["Body"]
-            return json.loads(body.read())
-
-        assert read("spec.json")["training"]["seed"] == 1000 + index  # its own spec
-        status = read("status.json")
+        assert run["results"] == f"s3://{s3_store.bucket}/concurrency/quickstart/{run['run_id']}"
+        assert _read(s3_store, run, "spec.json")["training"]["seed"] == 1000 + index  # its own
+        status = _read(s3_store, run, "status.json")
         assert status["run_id"] == run["run_id"] and status["state"] == expected[run["run_id"]]
-        if index in FAILING:
+        if index == BROKEN_MODEL:
+            assert "bad-" not in status["error"]
+        elif index in FAILING:
             assert f"bad-{index}.jsonl" in status["error"]  # its own data file, no other
         else:
-            summary = read("summary.json")
+            summary = _read(s3_store, run, "summary.json")
             assert summary["global_step"] == STEPS and summary["num_workers"] == 1
             assert summary["zero_stage"] == (2 if index % 2 else 0)
             shown = json.loads(cli("results", run["run_id"], "-o", "json").stdout)
@@ -140,7 +164,7 @@ def test_ten_jobs_at_once_each_end_in_their_own_state(ten_jobs, s3_store, cli):
 
     # Nothing else was written under the shared root: one prefix per run, no strays (but the
     # empty folder markers pyarrow writes).
-    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(
+    keys = [item["Key"] for page in s3_store.client().get_paginator("list_objects_v2").paginate(
         Bucket=s3_store.bucket, Prefix="concurrency/") for item in page.get("Contents", [])
         if not item["Key"].endswith("/")]
     assert {"/".join(key.split("/")[:3]) for key in keys} == {
@@ -158,6 +182,23 @@ def test_a_run_that_cannot_read_its_data_fails_and_its_logs_say_why(ten_jobs, cl
     document = json.loads(cli("logs", run_id, "--follow", "-o", "json").stdout)
     assert document["run_id"] == run_id and document["state"] == "FAILED"
     assert f"bad-{index}.jsonl" in document["log"]
+
+
+def test_a_model_the_workers_cannot_load_fails_at_once_with_its_cause(ten_jobs, s3_store, cli):
+    """The weights are broken: every worker raises while loading them. No retry can fix that,
+    so the run ends FAILED on the first attempt (training.max_failures is 3), and the worker's
+    own exception is the one line in status.json, `launch status` and the end of --follow."""
+    result, run = ten_jobs.followed, ten_jobs.runs[BROKEN_MODEL]
+    run_id = run["run_id"]
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    cause = _read(s3_store, run, "status.json")["error"]
+    print(f"\nbroken weights: FAILED after {ten_jobs.followed_s:.0f} s: {cause}")
+    assert "WorkerGroupError" not in cause and "\n" not in cause
+    assert cause.startswith(("SafetensorError: ", "OSError: ")), cause
+    assert result.stderr.strip().splitlines()[-1] == f"error: run {run_id} ended FAILED: {cause}"
+    assert f"  {cause}" in cli("status", run_id).stdout
+    log = cli("logs", run_id).stdout
+    assert "restarting the workers" not in log and "Traceback" in log  # the whole story
 
 
 def test_every_result_lands_in_s3_and_reads_back_without_ray(ten_jobs, ray_head, s3_store, cli,

@@ -23,11 +23,16 @@ def submitted_run_id(result: subprocess.CompletedProcess) -> str:
     return match.group(1)
 
 
-def submitted_results(result: subprocess.CompletedProcess) -> Path:
-    """The run's results folder `launch submit` printed."""
+def submitted_results_uri(result: subprocess.CompletedProcess) -> str:
+    """Where `launch submit` said the run's results go: a folder or an s3:// URI."""
     match = re.search(r"^  results:\s+(\S+)$", result.stdout, re.MULTILINE)
     assert match, result.stdout + result.stderr
-    return Path(match.group(1))
+    return match.group(1)
+
+
+def submitted_results(result: subprocess.CompletedProcess) -> Path:
+    """The run's results folder `launch submit` printed."""
+    return Path(submitted_results_uri(result))
 
 
 def write_quickstart(path: Path, runs: Path | str, overrides: dict | None = None,
