@@ -4,7 +4,7 @@ PBT copies a trial that is ahead into one that is behind: Tune restarts the tria
 other's config, perturbed, and the other's latest Tune checkpoint. With Train V2 the Tune trial
 is only the driver of its TorchTrainer, and TuneReportCallback hands Tune metrics alone, so Tune
 would hold no checkpoint to copy. So a PBT trial trains in segments of perturbation_interval
-steps, each a Ray Train run of its own (jobs.train.Segment), and at the end of each it reports
+steps, each a Ray Train run of its own (Segment), and at the end of each it reports
 the metric to Tune with a small Tune checkpoint: pointer.json, naming the Train checkpoint it
 stopped at and the values that trained it. A pointer, not the checkpoint itself:
 a Train checkpoint carries the optimizer state (for a full fine-tune, twice the model or more)
@@ -26,6 +26,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.export import read_metrics, write_summary
@@ -36,6 +37,18 @@ from launcher.spec.tune import PBT_MUTABLE, TuneSpec
 
 POINTER = "pointer.json"  # in a Tune checkpoint: where the trial's Train checkpoint is
 PERTURBATIONS = "perturbations.json"  # in a trial's folder: every copy into this trial
+
+
+@dataclass
+class Segment:
+    """A stretch of a PBT trial: train up to step `stop_at` in a Ray Train run of
+    its own, checkpoints/<name>/, starting from the Train checkpoint `resume_from` (this
+    trial's or another's) that was trained with learning rate `trained_lr`."""
+
+    name: str
+    stop_at: int
+    resume_from: str | None = None
+    trained_lr: float | None = None
 
 
 def stop(spec: JobSpec) -> dict:
@@ -76,7 +89,7 @@ def train_in_segments(spec: JobSpec, storage: RunStorage, tune: TuneSpec, trial_
     trial's summary.json after the last."""
     import ray.tune
 
-    from jobs.train import Segment, train
+    from jobs.train import train
 
     start = _read_pointer(ray.tune.get_checkpoint())
     if start is not None and start["trial_id"] != trial_id:

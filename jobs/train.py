@@ -13,24 +13,20 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from jobs.pbt import Segment
 from jobs.storage import RunStorage
 from launcher.contract import CHECKPOINTS, METRICS, MODEL, RunLayout, log_line
 from launcher.spec.models import JobSpec
 
+if TYPE_CHECKING:  # types only: a worker imports these when it builds its Trainer
+    from transformers import PreTrainedTokenizerBase, Trainer
+
+    from jobs.data import Splits
+    from jobs.tasks import Task
+
 SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's record of complete checkpoints
-
-
-@dataclass
-class Segment:
-    """A stretch of a PBT trial (jobs.pbt): train up to step `stop_at` in a Ray Train run of
-    its own, checkpoints/<name>/, starting from the Train checkpoint `resume_from` (this
-    trial's or another's) that was trained with learning rate `trained_lr`."""
-
-    name: str
-    stop_at: int
-    resume_from: str | None = None
-    trained_lr: float | None = None
 
 
 def train(spec: JobSpec, storage: RunStorage, report: str | None = None,
@@ -117,11 +113,11 @@ def _prune_unregistered_checkpoints(storage: RunStorage, folder: str) -> int:
 class Fit:
     """Everything a worker trains with: the task, its tokenizer and data, and the Trainer."""
 
-    task: object
-    tokenizer: object
-    splits: object
-    labels: list[str] | None
-    trainer: object
+    task: Task
+    tokenizer: PreTrainedTokenizerBase
+    splits: Splits
+    labels: list[str] | None  # a classification task's label names
+    trainer: Trainer
 
 
 def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool = True,
@@ -170,8 +166,51 @@ def build(spec: JobSpec, output_dir: Path, callbacks: list, eval_on_start: bool 
     return Fit(task, tokenizer, splits, labels, trainer)
 
 
+@dataclass
+class Worker:
+    """What one Ray Train worker trains with, once set up."""
+
+    spec: JobSpec
+    storage: RunStorage
+    rank: int
+    scratch: Path  # this worker's own folder; removed when it ends
+    segment: Segment | None  # a PBT trial trains one segment per Ray Train run
+    start: str | None  # the Trainer checkpoint folder it resumes from; None: from step 0
+    fit: Fit
+
+
+@dataclass
+class Evaluation:
+    before: dict  # the first evaluation's log record (step 0, or restored with a checkpoint)
+    after: dict  # the last step's
+    test: dict  # the test split's metrics, evaluated once at the end; {} without a test split
+
+
+@dataclass
+class Export:
+    model: dict | None  # what export_model wrote, with its uri (rank 0 only)
+    samples: list[dict]  # generations on validation prompts
+    sample_metrics: dict  # ROUGE / BLEU of the samples
+
+
 def train_worker(config: dict) -> dict:
-    """One Ray Train worker: build data, model and a Hugging Face Trainer, train, evaluate."""
+    """One Ray Train worker: set up, train, evaluate, export, summarise; its folder removed
+    however it ends."""
+    worker = set_up(config)
+    try:
+        trainer = worker.fit.trainer
+        resume_training(trainer, worker.start, worker.segment and worker.segment.stop_at)
+        if worker.segment is not None and trainer.state.global_step < trainer.state.max_steps:
+            return {"global_step": trainer.state.global_step}  # PBT reads metrics.jsonl
+        evaluation = evaluate(worker)
+        return summarise(worker, evaluation, export(worker))
+    finally:
+        shutil.rmtree(worker.scratch, ignore_errors=True)
+
+
+def set_up(config: dict) -> Worker:
+    """The worker's spec, storage, checkpoint to resume from, and its Trainer with every
+    callback a run needs."""
     import ray.train
 
     from jobs.callbacks import (
@@ -181,83 +220,99 @@ def train_worker(config: dict) -> dict:
         ReportCheckpoint,
         ReportMetric,
     )
-    from jobs.export import export_model, sample_generations
-    from jobs.methods import parameter_counts
-    from jobs.metrics import EvalMetrics
-    from jobs.tasks import encode
 
     spec = JobSpec.model_validate(config["spec"])
     storage = RunStorage(RunLayout(config["run"]))
     rank = ray.train.get_context().get_world_rank()
     scratch = Path(tempfile.mkdtemp(prefix=f"launch-{storage.layout.run_id}-rank{rank}-"))
-
     segment = config["segment"] and Segment(**config["segment"])
-    resume_from = _latest_checkpoint(scratch)
+    start = _latest_checkpoint(scratch)
     # A segment's run starts from the checkpoint its trial continues (until it has its own).
-    resumes_segment = resume_from is None and segment is not None and segment.resume_from
-    if resumes_segment:
-        resume_from = _fetch_checkpoint(ray.train.Checkpoint(segment.resume_from,
-                                                             storage.filesystem), scratch)
-    fit = build(spec, scratch, eval_on_start=resume_from is None, callbacks=[
+    continues_segment = start is None and segment is not None and segment.resume_from
+    if continues_segment:
+        start = _fetch_checkpoint(ray.train.Checkpoint(segment.resume_from, storage.filesystem),
+                                  scratch)
+    fit = build(spec, scratch, eval_on_start=start is None, callbacks=[
         MetricsFileCallback(storage, scratch / METRICS, rank == 0),
         ReportCheckpoint(spec.training.checkpoint_upload)])
-    task, tokenizer, splits, labels, trainer = (fit.task, fit.tokenizer, fit.splits, fit.labels,
-                                                fit.trainer)
     if config["report"]:
-        trainer.add_callback(ReportMetric(config["report"]))
+        fit.trainer.add_callback(ReportMetric(config["report"]))
     if spec.training.early_stopping is not None:
-        trainer.add_callback(EarlyStopping(spec.training.early_stopping))
-    if resumes_segment:
-        trainer.add_callback(ApplyLearningRate(segment.trained_lr))
-    resume_training(trainer, resume_from, segment.stop_at if segment else None)
+        fit.trainer.add_callback(EarlyStopping(spec.training.early_stopping))
+    if continues_segment:
+        fit.trainer.add_callback(ApplyLearningRate(segment.trained_lr))
+    return Worker(spec, storage, rank, scratch, segment, start, fit)
+
+
+def evaluate(worker: Worker) -> Evaluation:
+    """The evaluations before and after training (the last step evaluated if it was not yet),
+    and the held-out test split, evaluated once."""
+    from jobs.metrics import EvalMetrics
+    from jobs.tasks import encode
+
+    fit, trainer = worker.fit, worker.fit.trainer
     evals = [log for log in trainer.state.log_history if "eval_loss" in log]
-    if evals[-1]["step"] != trainer.state.global_step:  # not evaluated at the last step yet
+    if evals[-1]["step"] != trainer.state.global_step:
         evals.append(trainer.evaluate())
-    if trainer.state.global_step < trainer.state.max_steps and segment is not None:
-        shutil.rmtree(scratch, ignore_errors=True)  # PBT reads the metric in metrics.jsonl
-        return {"global_step": trainer.state.global_step}
     tested = {}
-    if splits.test is not None:  # held out until now, evaluated once
-        test_set, test_slices = encode(task, splits.test, tokenizer, spec.data, labels)
-        trainer.compute_metrics = EvalMetrics(task.metrics(tokenizer, labels), test_slices,
-                                              spec.data.slice_field)
+    if fit.splits.test is not None:
+        test_set, test_slices = encode(fit.task, fit.splits.test, fit.tokenizer,
+                                       worker.spec.data, fit.labels)
+        trainer.compute_metrics = EvalMetrics(fit.task.metrics(fit.tokenizer, fit.labels),
+                                              test_slices, worker.spec.data.slice_field)
         tested = trainer.evaluate(test_set, metric_key_prefix="test")
-    trainer.save_model(str(scratch / MODEL))  # adapter + tokenizer; gathers under ZeRO-3
-    exported, samples, sample_metrics = None, [], {}
-    if rank == 0:
-        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+    return Evaluation(evals[0], evals[-1], tested)
 
-        # Training and its collective save are over. Under ZeRO-3 the Trainer's DeepSpeed config
-        # would make from_pretrained partition the model to export across ranks (zero.Init),
-        # waiting for ranks that have moved on: rank 0 loads it whole, alone.
-        unset_hf_deepspeed_config()
-        exported_model, exported = export_model(scratch / MODEL, scratch / "export", spec, task,
-                                                tokenizer, labels)
-        storage.upload_dir(Path(exported.pop("path")), MODEL)
-        exported["uri"] = storage.layout.uri(MODEL)
-        if task.prompt is not None:
-            samples, sample_metrics = sample_generations(
-                exported_model, tokenizer, task, splits.validation, spec.data,
-                spec.export.sample_generations, spec.export.max_new_tokens)
-    shutil.rmtree(scratch, ignore_errors=True)
 
+def export(worker: Worker) -> Export:
+    """Save the trained model (every rank: ZeRO-3 gathers it), then on rank 0 export it to
+    the run's model/ and sample generations from it."""
+    from jobs.export import export_model, sample_generations
+
+    fit, spec = worker.fit, worker.spec
+    fit.trainer.save_model(str(worker.scratch / MODEL))  # adapter + tokenizer
+    if worker.rank != 0:
+        return Export(None, [], {})
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    # Training and its collective save are over. Under ZeRO-3 the Trainer's DeepSpeed config
+    # would make from_pretrained partition the model to export across ranks (zero.Init),
+    # waiting for ranks that have moved on: rank 0 loads it whole, alone.
+    unset_hf_deepspeed_config()
+    exported_model, exported = export_model(worker.scratch / MODEL, worker.scratch / "export",
+                                            spec, fit.task, fit.tokenizer, fit.labels)
+    worker.storage.upload_dir(Path(exported.pop("path")), MODEL)
+    exported["uri"] = worker.storage.layout.uri(MODEL)
+    samples, sample_metrics = [], {}
+    if fit.task.prompt is not None:
+        samples, sample_metrics = sample_generations(
+            exported_model, fit.tokenizer, fit.task, fit.splits.validation, spec.data,
+            spec.export.sample_generations, spec.export.max_new_tokens)
+    return Export(exported, samples, sample_metrics)
+
+
+def summarise(worker: Worker, evaluation: Evaluation, exported: Export) -> dict:
+    """The worker's part of summary.json."""
+    from jobs.methods import parameter_counts
+
+    fit, trainer = worker.fit, worker.fit.trainer
     return {
-        "eval_loss_before": evals[0]["eval_loss"],
-        "eval_loss_after": evals[-1]["eval_loss"],
-        "eval_before": _metrics_only(evals[0]),
-        "eval_after": _metrics_only(evals[-1]),
-        "test": _metrics_only(tested, "test_"),
-        "labels": labels,
-        "exported": exported,
-        "samples": samples,
-        "sample_metrics": sample_metrics,  # ROUGE / BLEU of the samples
+        "eval_loss_before": evaluation.before["eval_loss"],
+        "eval_loss_after": evaluation.after["eval_loss"],
+        "eval_before": _metrics_only(evaluation.before),
+        "eval_after": _metrics_only(evaluation.after),
+        "test": _metrics_only(evaluation.test, "test_"),
+        "labels": fit.labels,
+        "exported": exported.model,
+        "samples": exported.samples,
+        "sample_metrics": exported.sample_metrics,
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "train_samples": len(trainer.train_dataset),
         "eval_samples": len(trainer.eval_dataset),
         "tokens_seen": trainer.state.num_input_tokens_seen,
         **parameter_counts(trainer.model),  # trainable_params, total_params
-        "data": splits.report,  # rows read, dropped by each cleaning rule, per split
+        "data": fit.splits.report,  # rows read, dropped by each cleaning rule, per split
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
     }
 

@@ -25,6 +25,10 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 # build commands differently, so every switch between the two rebuilt the ops (a minute each,
 # four times a session).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# One torch thread per process (Ray gives each 1-CPU worker the same): the DeepSpeed op build
+# and the image build run beside the unit tests, and two OpenMP threads sharing a core with them
+# stall each other: the tiny model took 63 s to build with two threads, 34 s with one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 pytest_plugins = ["image_fixtures", "task_models"]
 
 
