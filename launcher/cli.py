@@ -18,29 +18,51 @@ from launcher.errors import JobFailed, LaunchError
 from launcher.output import Format, error_json, table, to_json, wants_json
 from launcher.starter import TASKS
 
+# Plain help (click's): typer's boxed help showed every on/off flag as `<bool>`, which reads as
+# if `--follow true` were how to pass one, and wrapped text into boxes at 80 columns.
+HELP = {"rich_markup_mode": None, "no_args_is_help": True}
 app = typer.Typer(
     help="One YAML file to a fine-tuning run on a Ray cluster.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    **HELP,
 )
-local_app = typer.Typer(help="The embedded local Ray head.", no_args_is_help=True)
+local_app = typer.Typer(help="The embedded local Ray head.", **HELP)
 app.add_typer(local_app, name="local")
 cluster_app = typer.Typer(help="A local Kind cluster with KubeRay and an S3 store (needs "
-                          "docker, kind, kubectl, helm).", no_args_is_help=True)
+                          "docker, kind, kubectl, helm).", **HELP)
 app.add_typer(cluster_app, name="cluster")
 
-JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False)
-RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).")
-Address = typer.Option(None, "--address", show_default=False,
+
+
+JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False,
+                         metavar="JOB_FILE")
+RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).",
+                       metavar="RUN_ID")
+Address = typer.Option(None, "--address", show_default=False, metavar="URL",
                        help="Ray dashboard (Jobs API) address, e.g. http://10.0.0.5:8265 "
                        "(default: the job's target.address, RAY_API_SERVER_ADDRESS, RAY_ADDRESS, "
                        "LAUNCH_RAY_ADDRESS, then http://127.0.0.1:8265).")
 Output = typer.Option(Format.text, "--output", "-o",
                       help="text, or json: one JSON document on stdout for scripts.")
 Verbose = typer.Option(False, "--verbose", "-v",
-                       help="Following on a terminal: show Ray's and the libraries' log lines "
+               help="Following on a terminal: show Ray's and the libraries' log lines "
                        "too, not only launch's (all are in the run's logs/driver.log).")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"launch {version('launch')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True,
+                                          callback=_print_version,
+                                          help="Print launch's version and exit.")) -> None:
+    """One YAML file to a fine-tuning run on a Ray cluster."""
 
 
 def main() -> None:
@@ -137,12 +159,12 @@ def submit(
     resume: str = typer.Option(None, "--resume", metavar="RUN",
                                help="Continue this FAILED or STOPPED run from its last "
                                "checkpoint, in its own results folder."),
-    target: str = typer.Option(None, "--target", help="ray or kubernetes (overrides "
-                               "target.kind)."),
+    target: str = typer.Option(None, "--target", metavar="KIND",
+                               help="ray or kubernetes (overrides target.kind)."),
     address: str = Address,
-    context: str = typer.Option(None, "--context", help="kubeconfig context (overrides "
-                                "target.kubernetes.context)."),
-    namespace: str = typer.Option(None, "--namespace", help="Kubernetes namespace "
+    context: str = typer.Option(None, "--context", metavar="NAME",
+                                help="kubeconfig context (overrides target.kubernetes.context)."),
+    namespace: str = typer.Option(None, "--namespace", metavar="NAME", help="Kubernetes namespace "
                                   "(overrides target.kubernetes.namespace)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created (the "
                                  "RayJob YAML for kubernetes, else the resolved spec); create, "
@@ -269,9 +291,10 @@ def logs(
 @app.command("list")
 def list_runs(
     address: str = Address,
-    namespace: str = typer.Option(None, "--namespace", help="List the RayJobs launch created "
-                                  "in this Kubernetes namespace instead."),
-    context: str = typer.Option(None, "--context", help="kubeconfig context for --namespace."),
+    namespace: str = typer.Option(None, "--namespace", metavar="NAME", help="List the RayJobs "
+                                  "launch created in this Kubernetes namespace instead."),
+    context: str = typer.Option(None, "--context", metavar="NAME",
+                                help="kubeconfig context for --namespace."),
     storage: str = typer.Option(None, "--storage", help="List the runs kept under this storage "
                                 "URI instead (works without any Ray head)."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", envvar="AWS_ENDPOINT_URL",

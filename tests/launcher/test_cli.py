@@ -15,6 +15,22 @@ def test_help_lists_every_command(cli):
         assert command in result.stdout
 
 
+def test_version_prints_the_installed_version(cli):
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert (result.returncode, result.stdout) == (0, f"launch {version('launch')}\n")
+
+
+def test_on_off_flags_are_shown_without_a_value(cli):
+    """`--follow` takes no value: help must not suggest `--follow <bool>` (a user who typed
+    `launch logs --follow true` got "unknown run id `true`")."""
+    help_text = cli("logs", "--help", env={"COLUMNS": "100"}).stdout
+    assert "<bool>" not in help_text
+    follow = next(line for line in help_text.splitlines() if " --follow " in line)
+    assert follow.split() == ["-f,", "--follow", "Keep", "streaming", "until", "it", "ends."]
+
+
 def test_schema_is_json_schema_with_a_description_on_every_field(cli):
     result = cli("schema")
     assert result.returncode == 0
