@@ -33,6 +33,9 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> JobSpec:
     text = _read_text(path)
     data, positions = _parse_yaml(text, path)
     merge_overrides(data, overrides or {})
+    for loc in _leaves(overrides or {}):  # the file's line would show another value
+        positions = {known: at for known, at in positions.items() if known[:len(loc)] != loc}
+        positions[loc] = None
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as err:
@@ -50,6 +53,12 @@ def merge_overrides(into: dict, update: dict) -> None:
             merge_overrides(into[key], value)
         else:
             into[key] = value
+
+
+def _leaves(overrides: dict, loc: Loc = ()) -> list[Loc]:
+    return [leaf for key, value in overrides.items()
+            for leaf in (_leaves(value, (*loc, key)) if isinstance(value, dict) and value
+                         else [(*loc, key)])]
 
 
 def _read_text(path: Path) -> str:
@@ -153,8 +162,10 @@ def _line(path: Path, positions: dict, loc: Loc, message: str) -> str:
     known = loc
     while known not in positions:
         known = known[:-1]
-    line, col = positions[known]
     where = ".".join(loc) or "(top level)"
+    if positions[known] is None:
+        return f"{path}: {where} (from the command line): {message}"
+    line, col = positions[known]
     return f"{path}:{line}:{col}: {where}: {message}"
 
 
@@ -180,8 +191,16 @@ def _field_loc(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
     model: type[BaseModel] | None = JobSpec
     parent = model
     variants: dict[str, type[BaseModel]] = {}
+    keyed = None  # inside a dict field: the type of its values
     kept: list[str] = []
     for part in loc:
+        if keyed is not None:  # a key of a dict field (tune.space), as the user wrote it
+            if part == "[key]":  # pydantic's label for the key itself, which is the problem
+                break
+            kept.append(part)
+            model, keyed = section_of(keyed), _dict_values(keyed)
+            parent = model or parent
+            continue
         if variants:  # pydantic names the member of a `type` union it validated against
             if part not in variants:
                 kept.append(part)  # a located error's path, already as the user wrote it
@@ -197,8 +216,16 @@ def _field_loc(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
         if part not in model.model_fields:
             break  # an unknown key, kept as the user wrote it
         variants = variants_of(model.model_fields[part].annotation)
+        keyed = _dict_values(model.model_fields[part].annotation)
         model = _submodel(model, part)
     return tuple(kept), parent
+
+
+def _dict_values(annotation) -> Any:
+    """V of a `dict[K, V]` field (or `dict[K, V] | None`); else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next((arg for arg in get_args(annotation) if arg is not type(None)), None)
+    return get_args(annotation)[1] if get_origin(annotation) is dict else None
 
 
 def _submodel(model: type[BaseModel], field: str) -> type[BaseModel] | None:
@@ -251,6 +278,10 @@ def _message(item: dict, loc: Loc, parent: type[BaseModel] | None) -> str:
     if kind == "missing" and parent is not None and loc[-1] in parent.model_fields:
         description = parent.model_fields[loc[-1]].description or ""
         return f"required key is missing: {description}".rstrip(": ")
+    if kind in ("dict_type", "model_type") and isinstance(item.get("input"), list):
+        description = (parent.model_fields[loc[-1]].description or "" if parent is not None
+                       and loc[-1] in parent.model_fields else "")
+        return f"expected `key: value` entries, not a list. {description}".rstrip(". ")
     if kind == "union_tag_invalid":
         return (f"unknown {loc[-1]} `{item['ctx']['tag']}`; one of: "
                 f"{item['ctx']['expected_tags'].replace(chr(39), '')}")

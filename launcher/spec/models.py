@@ -222,6 +222,8 @@ class StorageSpec(Section):
                 raise ValueError(f"`{bucket}` is not a valid S3 bucket name (3-63 lowercase "
                                  "letters, digits, '.' or '-')")
             return value.rstrip("/")
+        if value.startswith("s3:"):  # s3:/bucket or s3:bucket would be a local folder
+            raise ValueError(f"write s3://{value[3:].lstrip('/')} (two slashes after s3:)")
         if "://" in value:
             raise ValueError("use a local path or s3://bucket/prefix")
         return value

@@ -131,6 +131,9 @@ class TuneSpec(Section):
 
     @model_validator(mode="after")
     def _coherent(self) -> TuneSpec:
+        if self.mode == "max":  # every metric a sweep can rank by is a loss
+            raise located("tune.mode", f"{self.metric} is a loss: the best trial has the "
+                           "lowest, so use mode: min (or leave mode out)")
         if not any(self.space.values()):
             raise located("tune.space", "the search space is empty: sweep at least one field, "
                            "e.g. training: learning_rate: loguniform: [1e-4, 1e-2]")

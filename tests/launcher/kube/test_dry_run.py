@@ -55,3 +55,17 @@ def test_a_bad_flag_value_is_a_one_line_spec_error(cli, tmp_path):
                  "Not_A_Namespace", "--dry-run")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "target.kubernetes.namespace" in result.stderr
+
+
+def test_an_error_in_a_flags_value_names_the_flag_not_the_files_line(cli, tmp_path):
+    """The file says kind ray on its line; the error is about --target's kubernetes."""
+    job = write_job(tmp_path)
+    spec = yaml.safe_load(job.read_text())
+    del spec["image"]
+    spec["target"] = {"kind": "ray"}
+    job.write_text(yaml.safe_dump(spec))
+    result = cli("submit", job, "--target", "kubernetes", "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr == (f"{job}: target.kind (from the command line): kind kubernetes "
+                             "runs the job from an image: add an `image` section "
+                             "(image.repository)\n")

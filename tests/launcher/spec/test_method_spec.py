@@ -65,7 +65,7 @@ CASES = [
      "feedforward_modules must be among target_modules; not there: c_fc"),
     ("prompt-empty-init-text", "method:\n  type: prompt\n  init_text: ''\n", "init_text",
      "at least 1 character"),
-    ("sweep-a-field-the-method-lacks", "method:\n  type: full\n" + SWEEP_R, "space:",
+    ("sweep-a-field-the-method-lacks", "method:\n  type: full\n" + SWEEP_R, "r: {choice",
      "`method` has no field `r`"),
 ]
 

@@ -62,6 +62,8 @@ CASES = [
     ("bad-name", VALID.replace("spec-test", "My Job"), "name: My Job", "lowercase letters"),
     ("bad-bucket-name", VALID + "storage:\n  uri: s3://My_Bucket/x\n", "uri:",
      "not a valid S3 bucket name"),
+    ("s3-with-one-slash", VALID + "storage:\n  uri: s3:/bucket/x\n", "uri:",
+     "write s3://bucket/x (two slashes after s3:)"),
     ("unknown-storage-scheme", VALID + "storage:\n  uri: gs://bucket/x\n", "uri:",
      "use a local path or s3://bucket/prefix"),
     ("endpoint-without-s3", VALID + "storage:\n  uri: ./runs\n  endpoint_url: http://h:1\n",

@@ -29,23 +29,30 @@ CASES = [
     ("empty-section", "tune:\n  metric: eval_loss\n  space:\n    training: {}\n", "space:",
      "the search space is empty"),
     ("unknown-field", "tune:\n  metric: eval_loss\n  space:\n    training:\n"
-     "      learning_rat: {choice: [0.1]}\n", "space:",
+     "      learning_rat: {choice: [0.1]}\n", "learning_rat:",
      "`training` has no field `learning_rat`; did you mean `learning_rate`?"),
     ("unknown-section", "tune:\n  metric: eval_loss\n  space:\n    scale:\n"
-     "      num_workers: {choice: [1, 2]}\n", "space:", "'training' or 'method'"),
+     "      num_workers: {choice: [1, 2]}\n", "scale:", "'training' or 'method'"),
     ("value-the-field-refuses", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
-     "      dropout: {uniform: [0.0, 1.5]}\n", "space:", "1.5 does not fit method.dropout"),
+     "      dropout: {uniform: [0.0, 1.5]}\n", "dropout:", "1.5 does not fit method.dropout"),
     ("two-kinds", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
-     "      r: {choice: [4], grid: [8]}\n", "space:", "give exactly one of choice, grid"),
+     "      r: {choice: [4], grid: [8]}\n", "r: {", "give exactly one of choice, grid"),
     ("low-above-high", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
-     "      r: {randint: [16, 4]}\n", "space:", "low must be below high"),
+     "      r: {randint: [16, 4]}\n", "r: {", "low must be below high"),
+    ("sampler-typo", "tune:\n  metric: eval_loss\n  space:\n    method:\n"
+     "      r: {choise: [4, 8]}\n", "choise", "unknown key; did you mean `choice`?"),
+    ("space-as-a-list", "tune:\n  metric: eval_loss\n  space: [training.learning_rate]\n",
+     "space:", "expected `key: value` entries, not a list. Fields to sweep"),
+    ("max-of-a-loss", "tune:\n  metric: eval_loss\n  mode: max\n" + LR, "mode: max",
+     "eval_loss is a loss: the best trial has the lowest, so use mode: min"),
     ("grid-with-num-samples", "tune:\n  metric: eval_loss\n  search: grid\n  num_samples: 3\n"
      "  space:\n    method:\n      r: {grid: [4, 8]}\n", "num_samples: 3",
      "search grid runs every grid point once"),
-    ("grid-search-with-a-range", "tune:\n  metric: eval_loss\n  search: grid\n" + LR, "space:",
+    ("grid-search-with-a-range", "tune:\n  metric: eval_loss\n  search: grid\n" + LR,
+     "learning_rate:",
      "search grid takes only `grid` values"),
     ("optuna-with-grid", "tune:\n  metric: eval_loss\n  search: optuna\n  space:\n"
-     "    method:\n      r: {grid: [4, 8]}\n", "space:", "use choice instead of grid"),
+     "    method:\n      r: {grid: [4, 8]}\n", "r: {", "use choice instead of grid"),
     ("asha-without-metric", "tune:\n  scheduler: asha\n" + LR, "tune:",
      "tune.metric: required key is missing"),
     ("unknown-metric", "tune:\n  metric: accuracy\n" + LR, "metric: accuracy",
