@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from jobs.storage import RunStorage
-from launcher.contract import METRICS, PLOTS, SUMMARY
+from launcher.contract import METRICS, PLOTS, SUMMARY, TrainingSummary
 
 
 def export_model(saved: Path, out: Path, spec, task, tokenizer, labels: list[str] | None):
@@ -155,5 +155,8 @@ def _upload(storage: RunStorage, figure, name: str) -> None:
     _pyplot().close(figure)
 
 
-def write_summary(storage: RunStorage, summary: dict) -> None:
-    storage.write_text(SUMMARY, json.dumps(summary, indent=2, default=str))
+def write_summary(storage: RunStorage, summary: TrainingSummary) -> None:
+    """summary.json, in its contract's shape (launcher.contract); what was never set is left
+    out (a training run's summary has no sweep fields)."""
+    storage.write_text(SUMMARY, json.dumps(summary.model_dump(exclude_unset=True), indent=2,
+                                           default=str))

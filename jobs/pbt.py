@@ -31,7 +31,7 @@ from pathlib import Path
 
 from jobs.export import read_metrics, write_summary
 from jobs.storage import RunStorage
-from launcher.contract import log_line
+from launcher.contract import TrainingSummary, log_line
 from launcher.spec.models import JobSpec
 from launcher.spec.tune import PBT_MUTABLE, TuneSpec
 
@@ -106,7 +106,7 @@ def train_in_segments(spec: JobSpec, storage: RunStorage, tune: TuneSpec, trial_
         if step >= spec.training.max_steps:
             # Before the report: Tune stops the trial at its last step (sweep's stop criterion),
             # which keeps PBT from replacing it, and Tune's last result is the trial's own.
-            write_summary(storage, result)
+            write_summary(storage, TrainingSummary.model_validate(result))
             shutil.rmtree(_pointer_folder(trial_id), ignore_errors=True)
             ray.tune.report(metrics)
             return

@@ -14,7 +14,7 @@ import time
 import traceback
 
 from jobs.storage import RunStorage
-from launcher.contract import SPEC, RunLayout, log_line
+from launcher.contract import SPEC, RunLayout, RunSummary, log_line
 from launcher.spec.models import JobSpec
 
 
@@ -66,7 +66,8 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
         return 1
     from jobs.export import write_summary
 
-    write_summary(storage, {**summary, "wall_time_s": time.time() - started})
+    write_summary(storage, RunSummary.model_validate(
+        {**summary, "wall_time_s": time.time() - started}))
     storage.write_status("SUCCEEDED", ended_at=time.time())
     print(log_line(f"SUCCEEDED: results in {storage.layout.root}"), flush=True)
     return 0

@@ -32,6 +32,7 @@ from launcher.contract import (
     TRIALS,
     TUNE,
     RunLayout,
+    TrainingSummary,
     log_line,
 )
 from launcher.spec.models import JobSpec
@@ -161,7 +162,7 @@ def _trial(config: dict, job: dict, run: str) -> None:
         pbt.train_in_segments(spec, storage, tune, trial_id)
     else:
         result = train(spec, storage, report=tune.metric, callbacks=[TuneReportCallback()])
-        write_summary(storage, result)
+        write_summary(storage, TrainingSummary.model_validate(result))
 
 
 def _flat(config: dict) -> dict:

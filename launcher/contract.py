@@ -1,5 +1,6 @@
 """The contract between launcher and jobs, besides the spec (launcher/spec/): the storage
-layout of a run, its status.json, and the `[launch]` lines a job prints that the launcher reads.
+layout of a run, its status.json and summary.json, and the `[launch]` lines a job prints that
+the launcher reads.
 
     <storage.uri>/<job name>/<run id>/
       spec.json  status.json  metrics.jsonl  summary.json
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -89,6 +90,71 @@ def merged_status(current: dict, state: str, **fields) -> dict:
     if state != "FAILED":
         status.pop("error", None)  # a resumed run is no longer failed
     return RunStatus.model_validate(status).model_dump(exclude_none=True)
+
+
+class ExportedModel(BaseModel):
+    """summary.json `exported`: what the run's model/ holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["adapter", "merged", "full-model"]
+    method: str  # method.type it was trained with
+    uri: str  # the run's model/
+    base_model: str | None = None  # an adapter's base model
+    from_trial: str | None = None  # a sweep's: the best trial's folder it was copied from
+
+
+class TrainingSummary(BaseModel):
+    """What one Ray Train run ends with (rank 0's numbers): a sweep trial's summary.json, and
+    the core of a run's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eval_loss_before: float  # the first evaluation (step 0), every run's baseline
+    eval_loss_after: float  # the last step's
+    eval_before: dict[str, Any]  # eval_* metrics of the task (accuracy, f1, rouge…)
+    eval_after: dict[str, Any]
+    test: dict[str, Any]  # test_* metrics, once at the end; {} without a test split
+    labels: list[str] | None  # a classification task's label names
+    exported: ExportedModel | None
+    samples: list[dict[str, Any]]  # generations on validation prompts
+    sample_metrics: dict[str, Any]  # ROUGE / BLEU of the samples
+    global_step: int
+    epochs: float
+    train_samples: int
+    eval_samples: int
+    tokens_seen: int
+    trainable_params: int
+    total_params: int
+    data: dict[str, Any]  # rows read and dropped by each cleaning rule, per split
+    stopped_early: bool
+    checkpoints: int  # registered checkpoints kept in checkpoints/
+    checkpoint: str | None  # the last one
+
+
+class RunSummary(TrainingSummary):
+    """summary.json of a run: its training's numbers with the run's own, or for a sweep the
+    best trial's numbers with the sweep's."""
+
+    state: Literal["SUCCEEDED"]
+    wall_time_s: float
+    # a training run's
+    final_train_loss: float | None = None
+    tokens_per_s: float | None = None
+    num_workers: int | None = None
+    zero_stage: int | None = None
+    # a sweep's
+    best_trial: str | None = None
+    metric: str | None = None
+    best_value: float | None = None
+    best_config: dict[str, Any] | None = None
+    trials: int | None = None
+    trials_completed: int | None = None
+    trials_stopped: int | None = None
+    trials_failed: int | None = None
+    total_steps: int | None = None
+    search: str | None = None
+    scheduler: str | None = None
 
 
 # The lines a job prints for the launcher (and the user) to read in its driver log.

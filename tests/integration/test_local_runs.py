@@ -16,14 +16,14 @@ from support.project import submitted_results, submitted_run_id, write_quickstar
 
 pytestmark = pytest.mark.integration
 
-# The quickstart over 2 epochs (150 steps) is stopped once step 20's checkpoint is kept: the
-# `launch status` and `launch stop` that follow take about 15 s, 60 steps, on 2 busy cores.
-EPOCHS, STEPS, SAVE_EVERY = 2, 150, 20
+# The quickstart over 4 epochs (300 steps) is stopped once step 20's checkpoint is kept: the
+# `launch stop` that follows took up to 30 s, 130 steps, on 2 cores busy training.
+EPOCHS, STEPS, SAVE_EVERY = 4, 300, 20
 
 
 @dataclass
 class StoppedQuickstart:
-    """The quickstart (over 2 epochs), stopped with `launch stop` once it has a checkpoint and
+    """The quickstart (over 4 epochs), stopped with `launch stop` once it has a checkpoint and
     finished with `launch submit --resume --follow`: one run both quickstart tests read."""
 
     job: Path
@@ -54,10 +54,11 @@ def quickstart(ray_head, tiny_model, tmp_path_factory, cli) -> StoppedQuickstart
         text = metrics.read_text() if metrics.exists() else ""
         return [json.loads(line)["step"] for line in text.splitlines() if '"loss"' in line]
 
-    # One logging step past the first checkpoint: it is kept, and 120 steps are to come.
-    wait_for(lambda: logged_steps() and logged_steps()[-1] > SAVE_EVERY, f"step {SAVE_EVERY}",
-             lambda: cli("logs", run_id).stdout[-4000:])
+    wait_for(lambda: logged_steps(), "the first step", lambda: cli("logs", run_id).stdout[-4000:])
     running = cli("status", run_id).stdout
+    # One logging step past the first checkpoint: it is kept, and 270 steps are to come.
+    wait_for(lambda: logged_steps()[-1] > SAVE_EVERY, f"step {SAVE_EVERY}",
+             lambda: cli("logs", run_id).stdout[-4000:])
     stopped = cli("stop", run_id)
     status_stopped = cli("status", run_id).stdout
     state_stopped = json.loads((run_dir / "status.json").read_text())["state"]
@@ -70,9 +71,13 @@ def quickstart(ray_head, tiny_model, tmp_path_factory, cli) -> StoppedQuickstart
                              resumed, time.time() - started)
 
 
+@pytest.mark.long
 def test_a_stopped_run_says_so_and_resumes_with_submit_resume(quickstart, cli):
     """`launch stop` ends a training run STOPPED (in Ray and in status.json); `launch submit
-    FILE --resume RUN` goes on from the run's last checkpoint, in its folder."""
+    FILE --resume RUN` goes on from the run's last checkpoint, in its folder.
+
+    Long (about 2.5 minutes, in its set-up): the quickstart run both quickstart tests read, two
+    attempts of 2 workers, with steps enough that the stop surely lands while it trains."""
     run_id, run_dir = quickstart.run_id, quickstart.run_dir
     assert f"{run_id}: RUNNING" in quickstart.running
     assert quickstart.stopped.returncode == 0, quickstart.stopped.stderr
@@ -113,7 +118,7 @@ def test_quickstart_trains_and_keeps_its_results(quickstart, cli):
           f"{summary['eval_loss_before']:.3f} -> {summary['eval_loss_after']:.3f}; "
           f"{summary['tokens_per_s']:.0f} tokens/s")
     assert summary["num_workers"] == 2 and summary["zero_stage"] == 2
-    assert summary["global_step"] == STEPS  # 2 epochs of 1199 rows, 8 rows a worker a step
+    assert summary["global_step"] == STEPS  # 4 epochs of 1199 rows, 8 rows a worker a step
     assert summary["eval_loss_after"] < summary["eval_loss_before"]
     # One real near-duplicate in the Debian rows: grub-efi-arm-dbg and grub-efi-arm64-dbg.
     assert summary["data"]["dropped"] == {"drop_empty": 0, "dedupe": 0, "near_dedupe": 1}

@@ -40,3 +40,41 @@ def test_status_json_is_written_only_in_its_shape():
         merged_status(status, "DONE")
     with pytest.raises(ValidationError):
         merged_status(status, "RUNNING", eror="typo")
+
+
+TRAINED = {"eval_loss_before": 5.87, "eval_loss_after": 5.61, "eval_before": {"eval_loss": 5.87},
+           "eval_after": {"eval_loss": 5.61}, "test": {}, "labels": None,
+           "exported": {"kind": "adapter", "method": "lora", "uri": "RUN/model",
+                        "base_model": "gpt2"},
+           "samples": [], "sample_metrics": {}, "global_step": 75, "epochs": 1.0,
+           "train_samples": 1199, "eval_samples": 150, "tokens_seen": 40000,
+           "trainable_params": 4096, "total_params": 700000, "data": {"rows": {"train": 1199}},
+           "stopped_early": False, "checkpoints": 2, "checkpoint": "RUN/checkpoints/c"}
+
+
+def test_summary_json_round_trips_from_the_job_to_launch_results(tmp_path):
+    """jobs.export writes summary.json through the contract's model; `launch results` reads it
+    back from storage as it was written, and a training run's summary has no sweep fields."""
+    from jobs.export import write_summary
+    from jobs.storage import RunStorage
+    from launcher.contract import SUMMARY, RunLayout, RunSummary
+    from launcher.spec.models import StorageSpec
+    from launcher.storage import storage_for
+
+    layout = RunLayout.for_run(str(tmp_path), "job", "job-1")
+    summary = RunSummary.model_validate({**TRAINED, "state": "SUCCEEDED", "wall_time_s": 61.5,
+                                         "num_workers": 2, "zero_stage": 2,
+                                         "final_train_loss": 5.6, "tokens_per_s": None})
+    write_summary(RunStorage(layout), summary)
+    read = storage_for(StorageSpec(uri=str(tmp_path))).read_json(layout.uri(SUMMARY), {})
+    assert RunSummary.model_validate(read) == summary
+    assert read["tokens_per_s"] is None and "best_trial" not in read
+
+
+@pytest.mark.parametrize("change", [{"eval_loss_afer": 1.0}, {"global_step": "many"},
+                                    {"exported": {"kind": "zip", "method": "lora", "uri": "u"}}])
+def test_a_summary_off_its_contract_is_refused(change):
+    from launcher.contract import TrainingSummary
+
+    with pytest.raises(ValidationError):
+        TrainingSummary.model_validate({**TRAINED, **change})
