@@ -33,8 +33,6 @@ cluster_app = typer.Typer(help="A local Kind cluster with KubeRay and an S3 stor
                           "docker, kind, kubectl, helm).", **HELP)
 app.add_typer(cluster_app, name="cluster")
 
-
-
 JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False,
                          metavar="JOB_FILE")
 RunId = typer.Argument(None, help="Run id (default: the latest run submitted from here).",
@@ -46,7 +44,7 @@ Address = typer.Option(None, "--address", show_default=False, metavar="URL",
 Output = typer.Option(Format.text, "--output", "-o",
                       help="text, or json: one JSON document on stdout for scripts.")
 Verbose = typer.Option(False, "--verbose", "-v",
-               help="Following on a terminal: show Ray's and the libraries' log lines "
+                       help="Following on a terminal: show Ray's and the libraries' log lines "
                        "too, not only launch's (all are in the run's logs/driver.log).")
 
 
