@@ -282,12 +282,18 @@ def _credentials_file(credentials) -> Path:
     digest = hashlib.sha256(f"{credentials.access_key}:{credentials.secret_key}".encode())
     path = launch_home() / "credentials" / f"{digest.hexdigest()[:16]}.ini"
     if not path.exists():
-        config = configparser.ConfigParser()
-        config["launch"] = {"aws_access_key_id": credentials.access_key,
-                            "aws_secret_access_key": credentials.secret_key}
-        if credentials.token:
-            config["launch"]["aws_session_token"] = credentials.token
-        text = io.StringIO()
-        config.write(text)
-        write_private(path, text.getvalue())
+        write_private(path, aws_credentials_file(credentials.access_key, credentials.secret_key,
+                                                 credentials.token, profile="launch"))
     return path
+
+
+def aws_credentials_file(access_key: str, secret_key: str, session_token: str | None = None,
+                         profile: str = "default") -> str:
+    """The text of an AWS shared-credentials file (what AWS_SHARED_CREDENTIALS_FILE names)."""
+    config = configparser.ConfigParser()
+    config[profile] = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key}
+    if session_token:
+        config[profile]["aws_session_token"] = session_token
+    text = io.StringIO()
+    config.write(text)
+    return text.getvalue()

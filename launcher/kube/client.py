@@ -1,8 +1,9 @@
 """The Kubernetes API calls the kubernetes target makes, with errors a user can act on.
 
 Every call here is one the launcher's Role (k8s/launcher-rbac.yaml) allows, and nothing
-else: rayjobs (create/get/list/patch/delete), secrets (create/patch/delete: the per-run Ray
-token, never read), pods (get/list), pods/log (get), pods/portforward (create), events (list).
+else: rayjobs (create/get/list/patch/delete), secrets (create: the per-run Ray token, owned
+by its RayJob, never read), pods (get/list), pods/log (get), pods/portforward (create), events
+(list).
 """
 
 from __future__ import annotations
@@ -105,20 +106,9 @@ class Cluster:
                   GROUP, VERSION, self.namespace, RAYJOBS, name=name,
                   propagation_policy="Foreground")
 
-    # Secrets: created and deleted, never read
+    # Secrets: created (owned by their RayJob), never read, patched or deleted
     def create_secret(self, body: dict) -> None:
         self.call("create secrets", self.core().create_namespaced_secret, self.namespace, body)
-
-    def own_secret(self, name: str, owner: dict) -> None:
-        """Make `owner` (a RayJob) own the Secret, so deleting the RayJob deletes it too."""
-        reference = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                     "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
-        self.call("patch secrets", self.core().patch_namespaced_secret, name=name,
-                  namespace=self.namespace, body={"metadata": {"ownerReferences": [reference]}})
-
-    def delete_secret(self, name: str) -> None:
-        self.call("delete secrets", self.core().delete_namespaced_secret, name=name,
-                  namespace=self.namespace)
 
     # Pods, their events and logs
     def pods(self, selector: str) -> list[dict]:

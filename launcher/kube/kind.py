@@ -3,8 +3,9 @@ try the kubernetes target before a real cluster. Needs docker, kind, kubectl and
 manifests and the pinned KubeRay install are the ones in k8s/.
 
 Storage credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as for every other
-storage use; they reach the cluster only as Secrets, through 0600 files, never on a command
-line (where `ps` would show them).
+storage use; they reach the cluster only as Secrets (`launch-storage` holds them as an AWS
+credentials file, which the Ray pods mount), through 0600 files, never on a command line (where
+`ps` would show them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from launcher.errors import LaunchError
 from launcher.private_files import write_private
 from launcher.settings import SOURCE_ROOT
+from launcher.storage import aws_credentials_file
 
 CLUSTER = "launch"  # the name in k8s/kind-cluster.yaml
 CONTEXT = f"kind-{CLUSTER}"
@@ -40,12 +42,12 @@ def up(log: Callable[[str], None]) -> str:
     _run(["kubectl", "config", "use-context", CONTEXT])
     _run(["kubectl", "apply", "-f", str(K8S / "namespace.yaml")])
     with tempfile.TemporaryDirectory(prefix="launch-kind-") as folder:
-        env_file, s3_json = Path(folder) / "storage.env", Path(folder) / "s3.json"
-        write_private(env_file, f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
+        credentials, s3_json = Path(folder) / "credentials", Path(folder) / "s3.json"
+        write_private(credentials, aws_credentials_file(access, secret))
         write_private(s3_json, json.dumps({"identities": [{
             "name": "launch", "credentials": [{"accessKey": access, "secretKey": secret}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-        _apply_secret("launch-storage", f"--from-env-file={env_file}")
+        _apply_secret("launch-storage", f"--from-file=credentials={credentials}")
         _apply_secret("seaweedfs-s3", f"--from-file=s3.json={s3_json}")
     log("installing KubeRay 1.7.0, the launcher's Role and the S3 store (k8s/install-kuberay.sh)")
     _run(["bash", str(K8S / "install-kuberay.sh")])

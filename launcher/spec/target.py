@@ -54,9 +54,10 @@ class KubernetesSpec(Section):
         None, min_length=1, description="kubeconfig context; unset means the current one.")
     storage_secret: str | None = Field(
         "launch-storage", pattern=DNS_LABEL,
-        description="Secret (in the namespace) holding AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY for storage; pods read them through secretKeyRef, so no "
-        "credential is ever written in a manifest. null: the pods' own identity (e.g. IRSA).")
+        description="Secret (in the namespace) whose key `credentials` is an AWS "
+        "shared-credentials file ([default] profile) for storage; the Ray pods mount it "
+        "read-only, so no credential is in a manifest or a pod's environment. null: the "
+        "pods' own identity (e.g. IRSA).")
     storage_endpoint_url: str | None = Field(
         None, pattern=r"^https?://[^/\s]+",
         description="The S3 endpoint as pods reach it, when it differs from "

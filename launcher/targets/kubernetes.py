@@ -1,11 +1,11 @@
 """The kubernetes target: each run is a KubeRay RayJob (launcher.kube.render) in a namespace.
 
-submit creates the run's token Secret and RayJob, then watches until the Ray job runs: a pod
-stuck in ImagePullBackOff, ErrImagePull, CrashLoopBackOff or Unschedulable for longer than
-target.kubernetes.startup_grace_s ends the submission with the pod's event message, and the
-RayJob (with its cluster and Secret) is deleted. Logs, stop and the dashboard go through the
-Ray Jobs API over a port-forward to the head pod, as for a local head; logs fall back to the
-submitter pod's log when the head cannot be reached.
+submit creates the run's RayJob and its token Secret (owned by the RayJob), then watches until
+the Ray job runs: a pod stuck in ImagePullBackOff, ErrImagePull, CrashLoopBackOff or
+Unschedulable for longer than target.kubernetes.startup_grace_s ends the submission with the
+pod's event message, and the RayJob (with its cluster and Secret) is deleted. Logs, stop and
+the dashboard go through the Ray Jobs API over a port-forward to the head pod, as for a local
+head; logs fall back to the submitter pod's log when the head cannot be reached.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from launcher.errors import LaunchError
 from launcher.kube import names, tokens
 from launcher.kube.client import Cluster
 from launcher.kube.portforward import PortForward
-from launcher.kube.render import manifests_yaml, render_manifests
+from launcher.kube.render import manifests_yaml, owned_by, render_manifests
 from launcher.kube.status import PodProblem, job_info, pod_problem
 from launcher.spec.models import JobSpec
 from launcher.spec.target import KubernetesTargetSpec
@@ -74,23 +74,20 @@ class KubernetesTarget(Target):
         manifests = render_manifests(spec, layout, run_id, image, token=token)
         secret = next((m for m in manifests if m["kind"] == "Secret"), None)
         name = names.rayjob_name(run_id)
-        created_secret = rayjob = None
+        rayjob = None
         try:
-            if secret:
-                self.cluster.create_secret(secret)
-                created_secret = secret["metadata"]["name"]
-                tokens.save(kube.namespace, name, token)
             rayjob = self.cluster.create_rayjob(manifests[-1])
             if secret:
-                self.cluster.own_secret(created_secret, rayjob)
+                # Created owned by its RayJob, so deleting the RayJob deletes it: launch never
+                # needs to patch or delete a Secret. Its pods wait the moment it takes.
+                self.cluster.create_secret(owned_by(secret, rayjob))
+                tokens.save(kube.namespace, name, token)
             self._wait_until_running(name, kube.startup_grace_s)
         except BaseException:
             # Clean up what this submission created; a failed clean-up must not hide why.
-            with suppress(LaunchError):
-                if rayjob is not None:
+            if rayjob is not None:
+                with suppress(LaunchError):
                     self.cluster.delete_rayjob(name)
-                if created_secret is not None:
-                    self.cluster.delete_secret(created_secret)
             raise
 
     def _wait_until_running(self, name: str, grace_s: float) -> None:

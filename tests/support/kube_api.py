@@ -3,8 +3,9 @@
 No API server can run on the machines these tests run on (no kube-apiserver, k3s, kind or kwok
 in apt, PyPI or npm: see ../shared/ENVIRONMENT.md), so this plain HTTP server answers the
 requests the official `kubernetes` client sends for the calls launch makes (launcher/kube/
-client.py): RayJobs (create, get, list, patch, delete), Secrets (create, patch, delete), pods
-(list, log) and events (list). It keeps what was created, checks the bearer token, refuses a
+client.py): RayJobs (create, get, list, patch, delete), Secrets (create), pods (list, log) and
+events (list). It keeps what was created, checks the bearer token, answers 403 to a call the
+given Role does not grant (as RBAC does: the launcher's own k8s/launcher-rbac.yaml), refuses a
 RayJob that breaks the KubeRay v1.7.0 CRD schema (HTTP 422, as a strict API server would),
 collects the objects a deleted owner owned (garbage collection), and plays the part of the
 KubeRay operator as far as a test tells it to: the statuses a new RayJob walks through (taken
@@ -37,6 +38,7 @@ from .loopback_http import LoopbackHTTP
 ROUTE = re.compile(r"^/(?:apis/ray\.io/v1|api/v1)/namespaces/(?P<ns>[^/]+)/(?P<resource>"
                    r"rayjobs|secrets|pods|events)(?:/(?P<name>[^/]+))?(?:/(?P<sub>log))?$")
 KINDS = {"rayjobs": "RayJob", "secrets": "Secret", "pods": "Pod", "events": "Event"}
+VERBS = {"POST": "create", "PATCH": "patch", "DELETE": "delete"}  # GET: get or list
 
 
 def now() -> str:
@@ -46,9 +48,14 @@ def now() -> str:
 class KubeAPIStandIn(LoopbackHTTP):
     """One API server on 127.0.0.1; `kubeconfig()` writes a file the official client reads."""
 
-    def __init__(self, validate_rayjob: Callable[[dict], list[str]] | None = None):
+    def __init__(self, validate_rayjob: Callable[[dict], list[str]] | None = None,
+                 role: dict | None = None):
         self.token = secrets.token_hex(16)
         self.validate_rayjob = validate_rayjob
+        # (verb, resource) pairs the Role grants; None: everything.
+        self.granted = None if role is None else {
+            (verb, resource) for rule in role["rules"] for resource in rule["resources"]
+            for verb in rule["verbs"]}
         self.objects: dict[str, dict[tuple[str, str], dict]] = {kind: {} for kind in KINDS}
         self.logs: dict[str, str] = {}  # pod name → its log
         self.requests: list[tuple[str, str]] = []  # (method, path) in the order they came
@@ -161,6 +168,11 @@ class KubeAPIStandIn(LoopbackHTTP):
 
     def _dispatch(self, method: str, route: dict, query: dict, body) -> tuple[int, dict | str]:
         resource, ns, name = route["resource"], route["ns"], route["name"]
+        verb = VERBS.get(method) or ("get" if name else "list")
+        checked = f"{resource}/{route['sub']}" if route["sub"] else resource
+        if self.granted is not None and (verb, checked) not in self.granted:
+            return 403, _status(403, "Forbidden", f'{checked} "{name or ""}" is forbidden: '
+                                f'cannot {verb} resource "{checked}" in the namespace "{ns}"')
         store = self.objects[resource]
         if name is None and method == "GET":
             return 200, self._list(resource, ns, query)

@@ -27,7 +27,7 @@ from launcher.spec.load import load_spec
 
 from kube_checks import SAMPLES, rayjob_validator, schema_errors
 from support.kube_api import KubeAPIStandIn
-from support.project import EXAMPLES
+from support.project import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.integration
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
@@ -40,7 +40,10 @@ def sample(name: str) -> dict:
 
 @pytest.fixture
 def kube_api(rayjob_validator, tmp_path, monkeypatch):
-    with KubeAPIStandIn(lambda body: schema_errors(rayjob_validator, body)) as api:
+    """The API as the launcher's Role (k8s/launcher-rbac.yaml) lets it through."""
+    role = next(doc for doc in yaml.safe_load_all((ROOT / "k8s" / "launcher-rbac.yaml")
+                                                  .read_text()) if doc["kind"] == "Role")
+    with KubeAPIStandIn(lambda body: schema_errors(rayjob_validator, body), role) as api:
         monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "kubeconfig")))
         yield api
 

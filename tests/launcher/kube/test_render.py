@@ -138,7 +138,7 @@ def test_workers_and_resources_follow_the_scale():
     worker = group["template"]["spec"]["containers"][0]
     assert worker["resources"]["limits"] == {"cpu": "2500m", "memory": "12Gi"}
     assert group["rayStartParams"]["num-cpus"] == "3"  # Ray counts whole CPUs
-    shm = group["template"]["spec"]["volumes"][0]
+    shm = next(v for v in group["template"]["spec"]["volumes"] if "emptyDir" in v)
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "4Gi"}
     assert {"name": shm["name"], "mountPath": "/dev/shm"} in worker["volumeMounts"]
     # No training worker lands on the head.
@@ -179,31 +179,49 @@ def test_gpus_use_the_named_resource_on_workers_only():
             {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
-def test_credentials_are_only_secret_references(monkeypatch):
-    """With credentials in this machine's environment, no manifest holds them: the pods read
-    them from the named Secret."""
+def test_credentials_are_a_file_mounted_from_the_secret(monkeypatch):
+    """With credentials in this machine's environment, no manifest holds them, and no pod gets
+    them as variables: the head and workers mount the named Secret's credentials file
+    read-only, group-readable by the ray user only, and the AWS SDKs find it through
+    AWS_SHARED_CREDENTIALS_FILE."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLEAKCHECK")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-leak-check-value")
     spec = spec_of("secrets")
     text = manifests_yaml(spec, layout_of(spec), RUN, IMAGE)
     assert "AKIDLEAKCHECK" not in text and "secret-leak-check-value" not in text
     for role, template in pod_templates(rendered("secrets")).items():
-        env = {e["name"]: e for e in template["spec"]["containers"][0].get("env", [])}
-        if role == "submitter":
-            continue  # it only runs `ray job submit`
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            assert env[key] == {"name": key, "valueFrom": {"secretKeyRef": {
-                "name": "team-s3", "key": key}}}, role
+        pod, (container,) = template["spec"], template["spec"]["containers"]
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env), role
+        assert not any("valueFrom" in e for e in env.values()), role
+        assert pod["imagePullSecrets"] == [{"name": "registry-creds"}]
+        assert pod["serviceAccountName"] == "trainer"
+        if role == "submitter":  # it only runs `ray job submit`
+            assert "volumes" not in pod and not env
+            continue
+        volume = next(v for v in pod["volumes"] if "secret" in v)
+        assert volume["secret"] == {"secretName": "team-s3", "defaultMode": 0o440,
+                                    "items": [{"key": "credentials", "path": "credentials"}]}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+        assert mount["readOnly"] is True
+        assert env["AWS_SHARED_CREDENTIALS_FILE"]["value"] == f"{mount['mountPath']}/credentials"
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
         # Pods reach the store at the in-cluster address, not this machine's.
         assert env["AWS_ENDPOINT_URL"]["value"] == "http://seaweedfs.launch.svc:8333"
-        assert template["spec"]["imagePullSecrets"] == [{"name": "registry-creds"}]
-        assert template["spec"]["serviceAccountName"] == "trainer"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_pod_gets_a_service_account_token(variant):
+    """Nothing in a job calls the Kubernetes API: a pod that holds no token cannot be used to."""
+    for template in pod_templates(rendered(variant)).values():
+        assert template["spec"]["automountServiceAccountToken"] is False
 
 
 def test_pod_identity_means_no_credentials_at_all():
     for template in pod_templates(rendered("pod-identity-no-auth")).values():
         env = {e["name"] for e in template["spec"]["containers"][0].get("env", [])}
-        assert not env & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"}
+        assert not env & {"AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL"}
+        assert not any("secret" in v for v in template["spec"].get("volumes", []))
     spec = spec_of("pod-identity-no-auth")
     assert [d["kind"] for d in render_manifests(spec, layout_of(spec), RUN, IMAGE)] == ["RayJob"]
 
