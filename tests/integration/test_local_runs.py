@@ -16,14 +16,15 @@ from support.project import submitted_results, submitted_run_id, write_quickstar
 
 pytestmark = pytest.mark.integration
 
-# The quickstart over 4 epochs (300 steps) is stopped once step 20's checkpoint is kept: the
-# `launch stop` that follows took up to 30 s, 130 steps, on 2 cores busy training.
-EPOCHS, STEPS, SAVE_EVERY = 4, 300, 20
+# The quickstart over 3 epochs (225 steps) is stopped once step 20's checkpoint is kept: the
+# `launch stop` that follows took up to 30 s, 130 steps, on 2 cores busy training, and
+# 195 steps are left then.
+EPOCHS, STEPS, SAVE_EVERY = 3, 225, 20
 
 
 @dataclass
 class StoppedQuickstart:
-    """The quickstart (over 4 epochs), stopped with `launch stop` once it has a checkpoint and
+    """The quickstart (over 3 epochs), stopped with `launch stop` once it has a checkpoint and
     finished with `launch submit --resume --follow`: one run both quickstart tests read."""
 
     job: Path
@@ -33,6 +34,7 @@ class StoppedQuickstart:
     stopped: subprocess.CompletedProcess  # `launch stop`
     status_stopped: str  # `launch status` after it
     state_stopped: str  # status.json's state after it
+    last_step_stopped: int  # the last step logged before the stop took hold
     resumed: subprocess.CompletedProcess  # `launch submit --resume --follow`
     resumed_s: float  # how long that took
 
@@ -56,19 +58,20 @@ def quickstart(ray_head, tiny_model, tmp_path_factory, cli) -> StoppedQuickstart
 
     wait_for(lambda: logged_steps(), "the first step", lambda: cli("logs", run_id).stdout[-4000:])
     running = cli("status", run_id).stdout
-    # One logging step past the first checkpoint: it is kept, and 270 steps are to come.
+    # One logging step past the first checkpoint: it is kept, and 195 steps are to come.
     wait_for(lambda: logged_steps()[-1] > SAVE_EVERY, f"step {SAVE_EVERY}",
              lambda: cli("logs", run_id).stdout[-4000:])
     stopped = cli("stop", run_id)
     status_stopped = cli("status", run_id).stdout
     state_stopped = json.loads((run_dir / "status.json").read_text())["state"]
+    last_step_stopped = logged_steps()[-1]
     refused = cli("submit", job, "--resume", "no-such-run")
     assert refused.returncode == 1 and "unknown run id" in refused.stderr
 
     started = time.time()
     resumed = cli("submit", job, "--resume", run_id, "--follow", timeout=900)
     return StoppedQuickstart(job, run_id, run_dir, running, stopped, status_stopped, state_stopped,
-                             resumed, time.time() - started)
+                             last_step_stopped, resumed, time.time() - started)
 
 
 @pytest.mark.long
@@ -84,6 +87,8 @@ def test_a_stopped_run_says_so_and_resumes_with_submit_resume(quickstart, cli):
     assert f"{run_id}: STOPPED" in quickstart.stopped.stdout
     assert f"{run_id}: STOPPED" in quickstart.status_stopped
     assert quickstart.state_stopped == "STOPPED"
+    print(f"\nthe stop took hold by step {quickstart.last_step_stopped} of {STEPS}")
+    assert quickstart.last_step_stopped < STEPS
 
     resumed = quickstart.resumed
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
@@ -118,7 +123,7 @@ def test_quickstart_trains_and_keeps_its_results(quickstart, cli):
           f"{summary['eval_loss_before']:.3f} -> {summary['eval_loss_after']:.3f}; "
           f"{summary['tokens_per_s']:.0f} tokens/s")
     assert summary["num_workers"] == 2 and summary["zero_stage"] == 2
-    assert summary["global_step"] == STEPS  # 4 epochs of 1199 rows, 8 rows a worker a step
+    assert summary["global_step"] == STEPS  # 3 epochs of 1199 rows, 8 rows a worker a step
     assert summary["eval_loss_after"] < summary["eval_loss_before"]
     # One real near-duplicate in the Debian rows: grub-efi-arm-dbg and grub-efi-arm64-dbg.
     assert summary["data"]["dropped"] == {"drop_empty": 0, "dedupe": 0, "near_dedupe": 1}
