@@ -79,7 +79,7 @@ def test_a_stopped_run_says_so_and_resumes_with_submit_resume(quickstart, cli):
     """`launch stop` ends a training run STOPPED (in Ray and in status.json); `launch submit
     FILE --resume RUN` goes on from the run's last checkpoint, in its folder.
 
-    Long (about 2.5 minutes, in its set-up): the quickstart run both quickstart tests read, two
+    Long (about 3 minutes, in its set-up): the quickstart run both quickstart tests read, two
     attempts of 2 workers, with steps enough that the stop surely lands while it trains."""
     run_id, run_dir = quickstart.run_id, quickstart.run_dir
     assert f"{run_id}: RUNNING" in quickstart.running
