@@ -9,8 +9,8 @@ target.kubernetes.worker_memory and an in-memory /dev/shm.
 
 Storage credentials enter the head and worker pods only as a read-only file mounted from
 target.kubernetes.storage_secret (an AWS shared-credentials file under the key `credentials`,
-found through AWS_SHARED_CREDENTIALS_FILE): no manifest holds a credential, and no process sees
-one in its environment. No pod gets a Kubernetes service-account token: nothing in a job talks
+found through AWS_SHARED_CREDENTIALS_FILE): no manifest holds one, and no process sees one in
+its environment. No pod gets a Kubernetes service-account token: nothing in a job talks
 to the API server. Ray token authentication is KubeRay's `authOptions` (mode token) with a
 per-run Secret launch creates, so launch knows the token without being allowed to read any
 Secret.

@@ -56,7 +56,7 @@ class KubernetesSpec(Section):
         "launch-storage", pattern=DNS_LABEL,
         description="Secret (in the namespace) whose key `credentials` is an AWS "
         "shared-credentials file ([default] profile) for storage; the Ray pods mount it "
-        "read-only, so no credential is in a manifest or a pod's environment. null: the "
+        "read-only, so no storage credential is in a manifest or a pod's environment. null: the "
         "pods' own identity (e.g. IRSA).")
     storage_endpoint_url: str | None = Field(
         None, pattern=r"^https?://[^/\s]+",
