@@ -275,12 +275,11 @@ def _message(item: dict, loc: Loc, parent: type[BaseModel] | None) -> str:
         guess = (f"`{loc[-1]}` belongs to {owners}; " if owners
                  else f"did you mean `{hint[0]}`? " if hint else "")
         return f"unknown key; {guess}allowed keys: {', '.join(allowed)}"
-    if kind == "missing" and parent is not None and loc[-1] in parent.model_fields:
-        description = parent.model_fields[loc[-1]].description or ""
+    field = parent.model_fields.get(loc[-1]) if parent is not None and loc else None
+    description = field.description or "" if field is not None else ""
+    if kind == "missing" and field is not None:
         return f"required key is missing: {description}".rstrip(": ")
     if kind in ("dict_type", "model_type") and isinstance(item.get("input"), list):
-        description = (parent.model_fields[loc[-1]].description or "" if parent is not None
-                       and loc[-1] in parent.model_fields else "")
         return f"expected `key: value` entries, not a list. {description}".rstrip(". ")
     if kind == "union_tag_invalid":
         return (f"unknown {loc[-1]} `{item['ctx']['tag']}`; one of: "
