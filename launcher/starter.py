@@ -23,7 +23,7 @@ HEADER = """\
 # Written by `launch init`. Check the set-up, then run it:
 #   launch doctor __FILE__
 #   launch submit __FILE__ --follow
-# Every key is documented in launch's README (job.yaml reference) and in `launch schema`.
+# Every key is documented in launch's docs/reference.md and in `launch schema`.
 
 name: __NAME__          # names the run ids and the results folder
 task: __TASK__

@@ -32,8 +32,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 pytest_plugins = ["image_fixtures", "task_models"]
 
 
-# The suite's time budget (README: Tests): a test over BUDGET_S carries @pytest.mark.long and its
-# docstring says why it needs the time; the summary lists every test over it.
+# The suite's time budget (CONTRIBUTING.md: Tests): a test over BUDGET_S carries
+# @pytest.mark.long and its docstring says why it needs the time; the summary lists every test
+# over it.
 BUDGET_S = 120
 _seconds: dict[str, float] = {}  # set-up (its fixtures' share), call and teardown
 _marked_long: set[str] = set()

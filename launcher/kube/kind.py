@@ -69,7 +69,7 @@ def _require(tools: tuple[str, ...]) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise LaunchError(f"`launch cluster` needs {', '.join(tools)}; not found: "
-                          f"{', '.join(missing)} (see README: On a local Kind cluster)")
+                          f"{', '.join(missing)} (see docs/kubernetes.md: On a local Kind cluster)")
 
 
 def _credentials() -> tuple[str, str]:

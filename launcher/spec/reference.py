@@ -1,4 +1,4 @@
-"""The job.yaml reference as Markdown, generated from the spec models (README's reference)."""
+"""The job.yaml reference as Markdown, generated from the spec models (docs/reference.md)."""
 
 from __future__ import annotations
 

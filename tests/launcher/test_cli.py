@@ -63,14 +63,14 @@ def test_unknown_run_id_is_a_one_line_error(cli, launch_home):
                                      "the runs")
 
 
-def test_readme_reference_is_generated_from_the_schema(cli):
+def test_reference_is_generated_from_the_schema(cli):
     from support.project import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "reference.md").read_text()
     start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"
-    documented = readme[readme.index(start) + len(start):readme.index(end)]
+    documented = page[page.index(start) + len(start):page.index(end)]
     assert documented == cli("schema", "--markdown").stdout, (
-        "README's job.yaml reference is stale: run scripts/update_readme_reference.py")
+        "docs/reference.md's job.yaml reference is stale: run scripts/update_reference.py")
 
 
 def test_init_writes_a_commented_job_that_validates_as_written(cli, tmp_path):
