@@ -1,8 +1,9 @@
 """What an image is made of, and the content-addressed tags that name it.
 
-The runtime tag hashes the Dockerfile, the base image and the pinned training stack; the job
-tag hashes the runtime tag and the code layer's tar. Equal inputs give equal tags, whichever
-builder runs, so a tag already in the registry means there is nothing to build or push.
+The runtime tag hashes the Dockerfile, the base image, the pinned training stack and the build
+arguments; the job tag hashes the runtime tag and the code layer's tar. Equal inputs give equal
+tags, whichever builder runs, so a tag already in the registry means there is nothing to build
+or push.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Recipe:
     base: str
     requirements: str
     torch_index_url: str  # "" for PyPI's torch (CUDA), else PyTorch's CPU index
+    cpu_ops: bool  # DeepSpeed's CPU ops built into the image (CPU images)
 
     @classmethod
     def for_spec(cls, spec: JobSpec) -> Recipe:
@@ -39,16 +41,18 @@ class Recipe:
         gpu = spec.scale.gpus_per_worker > 0
         return cls(dockerfile=DOCKERFILE.read_text(),
                    base=spec.image.base or (GPU_BASE if gpu else CPU_BASE),
-                   requirements=requirements(), torch_index_url="" if gpu else CPU_TORCH_INDEX)
+                   requirements=requirements(), torch_index_url="" if gpu else CPU_TORCH_INDEX,
+                   cpu_ops=not gpu)
 
     @property
     def build_args(self) -> dict[str, str]:
-        return {"BASE_IMAGE": self.base, "TORCH_INDEX_URL": self.torch_index_url}
+        return {"BASE_IMAGE": self.base, "TORCH_INDEX_URL": self.torch_index_url,
+                "PREBUILD_CPU_OPS": "1" if self.cpu_ops else ""}
 
     @property
     def runtime_tag(self) -> str:
         return "runtime-" + _hash("runtime", self.dockerfile, self.base, self.requirements,
-                                  self.torch_index_url)
+                                  self.torch_index_url, str(self.cpu_ops))
 
     def job_tag(self, code_diff_id: str) -> str:
         return "job-" + _hash("job", self.runtime_tag, code_diff_id)

@@ -44,6 +44,19 @@ def manifest_layers(host: str, reference: str) -> list[str]:
     return [layer["digest"] for layer in Registry(host).manifest(repo, tag).data["layers"]]
 
 
+def small_layers(reference: str) -> list[bytes]:
+    """The image's layers up to SCANNED_LAYER_LIMIT, as uncompressed tars, from its registry."""
+    host, rest = reference.split("/", 1)
+    repo, tag = rest.rsplit(":", 1)
+    client = Registry(host)
+    layers = []
+    for layer in client.manifest(repo, tag).data["layers"]:
+        if layer["size"] <= SCANNED_LAYER_LIMIT:
+            raw = client.blob(repo, layer["digest"])
+            layers.append(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return layers
+
+
 def test_a_second_build_of_an_unchanged_job_builds_and_pushes_nothing(built, image_job, cli):
     first = cli("build", image_job)  # `built` itself, unless launch's own code changed since
     again = cli("build", image_job)
@@ -85,6 +98,13 @@ def test_run_image_trains_the_job_inside_the_container(built, image_job, cli, tm
     metrics = [json.loads(line) for line in
                (status.parent / "metrics.jsonl").read_text().splitlines()]
     assert max(m.get("step", 0) for m in metrics) == 2  # the smoke run's 2 steps really ran
+    # A CPU image carries DeepSpeed's shared-memory collectives built, so the run (and every
+    # CPU worker pod) loads them instead of compiling them for a minute.
+    files = [name for layer in small_layers(built)
+             for name in tarfile.open(fileobj=io.BytesIO(layer)).getnames()
+             if name.startswith("opt/torch-extensions/")]
+    assert any(name.endswith("/deepspeed_shm_comm/deepspeed_shm_comm.so") for name in files), \
+        files
 
 
 def test_no_credential_reaches_any_layer_config_or_manifest(built, image_job, cli, registry,
@@ -98,15 +118,13 @@ def test_no_credential_reaches_any_layer_config_or_manifest(built, image_job, cl
     env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     result = cli("build", job_file, "--builder", "docker", env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    host, rest = result.stdout.strip().split("/", 1)
+    reference = result.stdout.strip()
+    host, rest = reference.split("/", 1)
     repo, tag = rest.rsplit(":", 1)
     client = Registry(host)
     manifest = client.manifest(repo, tag)
-    blobs = [manifest.body, client.blob(repo, manifest.data["config"]["digest"])]
-    for layer in manifest.data["layers"]:
-        if layer["size"] <= SCANNED_LAYER_LIMIT:
-            raw = client.blob(repo, layer["digest"])
-            blobs.append(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    blobs = [manifest.body, client.blob(repo, manifest.data["config"]["digest"]),
+             *small_layers(reference)]
     with tarfile.open(fileobj=io.BytesIO(blobs[-1])) as tar:  # the code layer really is there
         assert "opt/launch/job/spec.json" in tar.getnames()
     for blob in blobs:

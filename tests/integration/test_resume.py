@@ -18,7 +18,7 @@ from support.project import submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 
-PLANNED_STEPS, SAVE_EVERY = 70, 10
+PLANNED_STEPS, SAVE_EVERY = 50, 10
 
 
 def _train_workers(head) -> list[psutil.Process]:
@@ -47,7 +47,7 @@ def _metrics(s3_store, key: str) -> list[dict]:
 
 @dataclass
 class Outages:
-    """One S3-stored run through every outage: workers killed by PID at three points, then
+    """One S3-stored run through every outage: each rank's worker killed by PID in turn, then
     SeaweedFS killed while a checkpoint uploads and restarted on the same data 5 s later."""
 
     run_id: str
@@ -99,7 +99,9 @@ def outages(ray_head, tiny_model, tmp_path_factory, s3_store, cli) -> Outages:
     def explain():
         return cli("logs", run_id).stdout[-6000:]
 
-    for checkpointed, kill_after_step, kills_so_far in ((10, 15, 0), (30, 35, 1), (50, 52, 2)):
+    # Rank 0 once a checkpoint is kept, then rank 1 once the next is: each restart goes on from
+    # the last checkpoint Ray registered.
+    for checkpointed, kill_after_step, kills_so_far in ((10, 15, 0), (20, 25, 1)):
         wait_for(lambda: len(resumes()) == kills_so_far and registered_step() >= checkpointed
                   and steps() and steps()[-1] >= kill_after_step, f"step {kill_after_step}",
                   explain)
@@ -110,7 +112,7 @@ def outages(ray_head, tiny_model, tmp_path_factory, s3_store, cli) -> Outages:
         wait_for(lambda: len(resumes()) == kills_so_far + 1, f"resume {kills_so_far + 1}",
                   explain)
 
-    # The last attempt's first checkpoint (step 60) starts to upload: the store goes down.
+    # The last attempt's first checkpoint (step 30) starts to upload: the store goes down.
     wait_for(lambda: checkpoint_folders() - uploaded, "a checkpoint after the last resume",
               explain)
     s3_store.stop(signal.SIGKILL)
@@ -132,23 +134,23 @@ def outages(ray_head, tiny_model, tmp_path_factory, s3_store, cli) -> Outages:
 @pytest.mark.long
 def test_killed_workers_resume_from_the_last_checkpoint(outages):
     """Long (about 2.5 minutes, in its set-up): each kill restarts the worker group (about
-    20 s of start-up) and reloads the last checkpoint."""
+    20 s of start-up) and reloads the last checkpoint; and the store's outage follows."""
     assert f"{outages.run_id}: SUCCEEDED" in outages.finished, outages.finished[-3000:]
     assert outages.summary["global_step"] == PLANNED_STEPS
-    assert len(outages.resumed_at) == 3
+    assert len(outages.resumed_at) == 2
     assert all(step > 0 and step % SAVE_EVERY == 0 for step in outages.resumed_at)
     assert outages.logged == sorted(set(outages.logged))  # no step twice: the history goes on
     assert outages.logged[-1] == PLANNED_STEPS
 
 
 def test_a_store_killed_while_checkpoints_upload_is_ridden_out(outages, s3_store):
-    """R2: retries carry every process through the store's outage: no fourth restart (the
-    three are the killed workers'), and every checkpoint Ray registered, before and after
+    """R2: retries carry every process through the store's outage: no third restart (the
+    two are the killed workers'), and every checkpoint Ray registered, before and after
     the outage, is in storage, complete, and loads."""
     from safetensors.torch import load as load_safetensors
 
     assert f"{outages.run_id}: SUCCEEDED" in outages.finished, outages.finished[-3000:]
-    assert len(outages.resumed_at) == 3
+    assert len(outages.resumed_at) == 2
     client, prefix = s3_store.client(), outages.prefix
 
     def read(key):

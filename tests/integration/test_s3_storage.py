@@ -53,6 +53,14 @@ def _read(s3_store, run: dict, name: str) -> dict:
     return json.loads(s3_store.client().get_object(Bucket=s3_store.bucket, Key=key)["Body"].read())
 
 
+def _status(s3_store, run: dict) -> dict:
+    """`run`'s status.json, or {} while it has none."""
+    try:
+        return _read(s3_store, run, "status.json")
+    except s3_store.client().exceptions.NoSuchKey:
+        return {}
+
+
 def _keys(s3_store, prefix: str) -> list[str]:
     pages = s3_store.client().get_paginator("list_objects_v2").paginate(
         Bucket=s3_store.bucket, Prefix=prefix)
@@ -116,16 +124,22 @@ def ten_jobs(ray_head, s3_store, tiny_model, cli, tmp_path_factory) -> TenJobs:
             runs.append(json.loads(result.stdout))
     run_ids = [run["run_id"] for run in runs]
 
+    # Wait on the runs' status.json in the bucket first: a `launch list` every few seconds
+    # all along would take much of a core of its own. Then `launch list` as a user reads it
+    # (a driver that wrote its status may take a moment more to exit).
+    ended = ("SUCCEEDED", "FAILED", "STOPPED")
     deadline, states = time.time() + DEADLINE_S, {}
+    while time.time() < deadline and not all(
+            _status(s3_store, run).get("state") in ended for run in runs):
+        time.sleep(2)
     while time.time() < deadline:
         listed = cli("list", "-o", "json")
         assert listed.returncode == 0, listed.stderr
         states = {job["run_id"]: job["state"] for job in json.loads(listed.stdout)
                   if job["run_id"] in run_ids}
-        if set(states) == set(run_ids) and all(
-                state in ("SUCCEEDED", "FAILED", "STOPPED") for state in states.values()):
+        if set(states) == set(run_ids) and all(state in ended for state in states.values()):
             break
-        time.sleep(5)
+        time.sleep(2)
     expected = {run_id: "FAILED" if index in FAILING else "SUCCEEDED"
                 for index, run_id in enumerate(run_ids)}
     return TenJobs(runs, states, expected, followed, followed_s)

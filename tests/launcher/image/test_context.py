@@ -159,5 +159,7 @@ def test_the_base_and_torch_build_follow_the_spec(job_dir):
         "scale": spec.scale.model_copy(update={"gpus_per_worker": 1})}))
     assert (cpu.base, cpu.torch_index_url) == (CPU_BASE, CPU_TORCH_INDEX)
     assert (gpu.base, gpu.torch_index_url) == (GPU_BASE, "")
+    # DeepSpeed's CPU collectives come built in CPU images only: GPU runs use NCCL.
+    assert cpu.build_args["PREBUILD_CPU_OPS"] == "1" and gpu.build_args["PREBUILD_CPU_OPS"] == ""
     assert cpu.runtime_tag != gpu.runtime_tag
     assert "torch==2.13.0" in cpu.requirements.splitlines()
