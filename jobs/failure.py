@@ -15,7 +15,7 @@ _HINTS = (
     (("couldn't connect to 'https://huggingface.co'", "is not a valid model identifier",
       "Repository Not Found"),
      "the model cannot be fetched from the Hugging Face hub where the job runs: give "
-     "model.name_or_path as a saved model folder the cluster can read, or an s3:// path"),
+     "model.name_or_path as a saved model folder the cluster can read"),
     (("out of memory", "can't allocate memory", "OutOfMemoryError"),
      "lower training.batch_size_per_worker or data.max_length, or spread the model with "
      "scale.deepspeed.stage 3 and offload"),

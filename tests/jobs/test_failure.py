@@ -30,7 +30,7 @@ def test_the_line_names_the_workers_own_exception_not_rays_wrappers():
     assert line.startswith("OSError: We couldn't connect to 'https://huggingface.co'")
     assert "\n" not in line and "Check your internet connection." in line
     assert line.endswith("give model.name_or_path as a saved model folder the cluster can "
-                         "read, or an s3:// path")
+                         "read")
     assert root_cause(ControllerError(ValueError("bad value"))).args == ("bad value",)
 
 
