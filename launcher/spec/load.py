@@ -276,7 +276,7 @@ def _message(item: dict, loc: Loc, parent: type[BaseModel] | None) -> str:
                  else f"did you mean `{hint[0]}`? " if hint else "")
         return f"unknown key; {guess}allowed keys: {', '.join(allowed)}"
     field = parent.model_fields.get(loc[-1]) if parent is not None and loc else None
-    description = field.description or "" if field is not None else ""
+    description = (field.description or "") if field is not None else ""
     if kind == "missing" and field is not None:
         return f"required key is missing: {description}".rstrip(": ")
     if kind in ("dict_type", "model_type") and isinstance(item.get("input"), list):

@@ -44,11 +44,16 @@ def manifest_layers(host: str, reference: str) -> list[str]:
     return [layer["digest"] for layer in Registry(host).manifest(repo, tag).data["layers"]]
 
 
-def small_layers(reference: str) -> list[bytes]:
-    """The image's layers up to SCANNED_LAYER_LIMIT, as uncompressed tars, from its registry."""
+def registry_image(reference: str) -> tuple[Registry, str, str]:
+    """A client of the image's registry, its repository and its tag."""
     host, rest = reference.split("/", 1)
     repo, tag = rest.rsplit(":", 1)
-    client = Registry(host)
+    return Registry(host), repo, tag
+
+
+def small_layers(reference: str) -> list[bytes]:
+    """The image's layers up to SCANNED_LAYER_LIMIT, as uncompressed tars, from its registry."""
+    client, repo, tag = registry_image(reference)
     layers = []
     for layer in client.manifest(repo, tag).data["layers"]:
         if layer["size"] <= SCANNED_LAYER_LIMIT:
@@ -119,9 +124,7 @@ def test_no_credential_reaches_any_layer_config_or_manifest(built, image_job, cl
     result = cli("build", job_file, "--builder", "docker", env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     reference = result.stdout.strip()
-    host, rest = reference.split("/", 1)
-    repo, tag = rest.rsplit(":", 1)
-    client = Registry(host)
+    client, repo, tag = registry_image(reference)
     manifest = client.manifest(repo, tag)
     blobs = [manifest.body, client.blob(repo, manifest.data["config"]["digest"]),
              *small_layers(reference)]
