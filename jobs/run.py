@@ -7,9 +7,11 @@ was submitted to, and leaves every result under the run's folder (see launcher.c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -43,7 +45,17 @@ class _Stopped(BaseException):
     """SIGTERM from `ray job stop`; a BaseException so no `except Exception` swallows it."""
 
 
+_stopping = threading.Event()  # set by the SIGTERM, whatever a Ray call turns _Stopped into
+
+
 def _stop(signum, frame):
+    _stopping.set()
+    # Ray Train takes Ctrl-C in the driver as "abort the run": its workers end first, and no
+    # step trains after `launch stop` returns.
+    abort = signal.getsignal(signal.SIGINT)
+    if callable(abort) and abort is not signal.default_int_handler:
+        with contextlib.suppress(Exception, SystemExit):  # a run already over exits this way
+            abort(signal.SIGINT, frame)
     raise _Stopped()
 
 
@@ -53,10 +65,10 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
     try:
         summary = run(spec, storage)
     except _Stopped:
-        print(log_line("STOPPED"), flush=True)
-        storage.write_status("STOPPED", ended_at=time.time())
-        return 143
+        return _record_stopped(storage)
     except Exception as err:  # report every failure in status.json, then fail the Ray job
+        if _stopping.is_set():  # raised inside ray.get, _Stopped comes back as a SystemError
+            return _record_stopped(storage)
         from jobs.failure import one_line
 
         traceback.print_exc()  # the whole story stays in logs/driver.log
@@ -71,6 +83,12 @@ def _run_and_record(spec: JobSpec, storage: RunStorage) -> int:
     storage.write_status("SUCCEEDED", ended_at=time.time())
     print(log_line(f"SUCCEEDED: results in {storage.layout.root}"), flush=True)
     return 0
+
+
+def _record_stopped(storage: RunStorage) -> int:
+    print(log_line("STOPPED"), flush=True)
+    storage.write_status("STOPPED", ended_at=time.time())
+    return 143
 
 
 def run(spec: JobSpec, storage: RunStorage) -> dict:
@@ -91,6 +109,9 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
           flush=True)
 
     ray.init()
+    # Again: ray.init put Ray's own SIGTERM handler in place, which ends the driver at once,
+    # before it records anything.
+    signal.signal(signal.SIGTERM, _stop)
     if spec.tune is not None:
         from jobs.tune import sweep
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 # Ray's Jobs API answers HTTP 500 with this when its job agent did not answer within 10 s.
 NO_AGENT = "No available agent to submit job"
 AGENT_WAIT_S = 60
+# `ray job stop` sends SIGTERM, then SIGKILL after 3 s unless the job's environment says
+# otherwise: the driver needs longer to end its workers and store its log and status.
+STOP_GRACE = {"RAY_JOB_STOP_WAIT_TIME_S": "30"}
 
 
 class RayTarget(Target):
@@ -68,7 +72,8 @@ class RayTarget(Target):
                     submission_id=run_id,
                     # Ship this launcher's own `jobs` code (and the spec models it imports).
                     runtime_env={"py_modules": [str(p) for p in JOB_PACKAGES],
-                                 "excludes": ["__pycache__", "*.pyc"], "env_vars": env},
+                                 "excludes": ["__pycache__", "*.pyc"],
+                                 "env_vars": {**STOP_GRACE, **env}},
                     metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
                 )
                 ray_auth.keep_named(self.address)  # status, logs, stop of the run need it too
@@ -81,16 +86,15 @@ class RayTarget(Target):
                 time.sleep(2)
 
     def info(self, run_id: str) -> JobInfo:
-        return _job_info(self._call(self.client().get_job_info, run_id))
+        return _job_info(self._job(run_id, ""))
 
     def logs(self, run_id: str, follow: bool) -> Iterator[str]:
-        client = self.client()
         if not follow:
-            yield self._call(client.get_job_logs, run_id)
+            yield self._job(run_id, "/logs")["logs"]
             return
-        self._call(client.get_job_info, run_id)  # a clear error for an unknown id
+        self._job(run_id, "")  # a clear error for an unknown id
         loop = asyncio.new_event_loop()
-        stream = client.tail_job_logs(run_id)
+        stream = self.client().tail_job_logs(run_id)
         try:
             while True:
                 try:
@@ -102,11 +106,11 @@ class RayTarget(Target):
             loop.close()
 
     def stop(self, run_id: str) -> None:
-        self._call(self.client().stop_job, run_id)
+        self._job(run_id, "/stop", "POST")
 
     def list(self) -> list[JobInfo]:
-        jobs = self.client().list_jobs()
-        ours = [job for job in jobs if (job.metadata or {}).get("launch_run_dir")]
+        jobs = self._jobs_api("", "GET")
+        ours = [job for job in jobs if (job.get("metadata") or {}).get("launch_run_dir")]
         return sorted((_job_info(job) for job in ours), key=lambda job: job.start_time or 0)
 
     def dashboard_url(self, run_id: str | None = None) -> str:
@@ -127,27 +131,46 @@ class RayTarget(Target):
                 self._client = JobSubmissionClient(self.address,
                                                    headers=ray_auth.headers_for(self.address))
             except ConnectionError:
-                hint = ("start one with `launch local up` or pass --address"
-                        if self.capabilities.starts_cluster else "is the address right?")
-                raise LaunchError(f"no Ray head answers at {self.address}; {hint}") from None
+                raise LaunchError(self._no_head()) from None
             except AuthenticationError:
                 raise LaunchError(ray_auth.refusal(self.address, 401)) from None
         return self._client
 
-    def _call(self, method, run_id: str):
-        try:
-            return method(run_id)
-        except RuntimeError as err:
-            if "does not exist" in str(err) or "404" in str(err):
-                raise LaunchError(f"the Ray head at {self.address} has no job `{run_id}`") from None
-            raise
+    def _job(self, run_id: str, path: str, method: str = "GET"):
+        """A Jobs API call about one job; LaunchError when the head has no such job."""
+        job = self._jobs_api(f"{urllib.parse.quote(run_id, safe='')}{path}", method)
+        if job is None:
+            raise LaunchError(f"the Ray head at {self.address} has no job `{run_id}`")
+        return job
+
+    def _jobs_api(self, path: str, method: str):
+        """The JSON body of a Jobs API call (None for 404); LaunchError when the head does
+        not answer or refuses."""
+        status, body = ray_dashboard.jobs_api(self.address, ray_auth.headers_for(self.address),
+                                              path, method)
+        if status is None:
+            raise LaunchError(self._no_head())
+        if status in (401, 403):
+            raise LaunchError(ray_auth.refusal(self.address, status))
+        if status == 404:
+            return None
+        if body is None:
+            raise LaunchError(f"the Ray head at {self.address} answered the Jobs API call "
+                              f"{method} /api/jobs/{path} with HTTP {status}")
+        return body
+
+    def _no_head(self) -> str:
+        hint = ("start one with `launch local up` or pass --address"
+                if self.capabilities.starts_cluster else "is the address right?")
+        return f"no Ray head answers at {self.address}; {hint}"
 
 
-def _job_info(job) -> JobInfo:
+def _job_info(job: dict) -> JobInfo:
+    """A job as the Jobs API describes it (Ray's JobDetails, times in milliseconds)."""
     def seconds(ms):
         return ms / 1000 if ms else None
 
-    return JobInfo(run_id=job.submission_id, state=str(job.status.value),
-                   message=job.message or "", start_time=seconds(job.start_time),
-                   end_time=seconds(job.end_time),
-                   run_dir=(job.metadata or {}).get("launch_run_dir"))
+    return JobInfo(run_id=job["submission_id"], state=job["status"],
+                   message=job.get("message") or "", start_time=seconds(job.get("start_time")),
+                   end_time=seconds(job.get("end_time")),
+                   run_dir=(job.get("metadata") or {}).get("launch_run_dir"))
