@@ -13,6 +13,20 @@ from launcher.spec.method import MethodSpec
 from launcher.spec.models import ModelSpec
 
 
+class ModelSourceError(Exception):
+    """The model cannot be loaded from where the job runs."""
+
+
+def check_hub_model(spec: ModelSpec) -> None:
+    """A hub model must be in the hub cache or on a hub that answers: asked once, before any
+    worker waits on a download (transformers retries an unreachable hub for about a minute)."""
+    from launcher.hub import hub_model
+
+    found = hub_model(spec.name_or_path)
+    if not found.ok:
+        raise ModelSourceError(f"model `{spec.name_or_path}`: {found.detail} -> {found.fix}")
+
+
 def load_tokenizer(spec: ModelSpec, data: DataSpec | None = None):
     """The model's tokenizer, with a pad token; for chat rows (`data.messages_field`), with the
     chat template that renders them (saved with the tokenizer, so the exported model has it)."""

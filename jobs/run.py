@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 
 from jobs.storage import RunStorage
 from launcher.contract import SPEC, RunLayout, RunSummary, log_line
@@ -98,8 +99,12 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
     from jobs.export import plot_eval_metrics, plot_losses, read_metrics
     from jobs.train import train
 
-    # Read the data once here first: a bad file fails the job in seconds with a clear reason,
-    # before any worker starts.
+    # Check the model's source and read the data here first: a hub that does not answer or a
+    # bad file fails the job in seconds with a clear reason, before any worker starts.
+    if not Path(spec.model.name_or_path).is_absolute():  # a hub name
+        from jobs.model import check_hub_model
+
+        check_hub_model(spec.model)
     report = load_splits(spec.data, spec.task, spec.training.seed).report
     if spec.data.messages_field:  # and chat rows need a chat template that renders
         from jobs.model import load_tokenizer

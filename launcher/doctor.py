@@ -202,24 +202,14 @@ def model_source(spec: JobSpec) -> Check:
         return Check(check, True, f"a hub name: the cluster at {spec.target.where} downloads "
                      "it when the run starts (checked there, not here)")
     try:
-        from huggingface_hub import model_info, try_to_load_from_cache
-        from huggingface_hub.errors import RepositoryNotFoundError
+        import huggingface_hub  # noqa: F401 (launcher.hub needs it)
     except ImportError:
         return Check(check, False, "a hub name, and huggingface_hub is not installed here",
                      "pip install -e '.[all]' (this machine trains)")
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return Check(check, True, "a hub name, in the hub cache here")
-    fix = (f"download it where the hub answers (`hf download {name} --local-dir DIR`) and set "
-           "model.name_or_path to that folder, or fill this machine's hub cache (HF_HOME)")
-    try:
-        model_info(name, timeout=10)
-    except RepositoryNotFoundError:
-        return Check(check, False, "no such model on the hub (or it is private: set "
-                     "HF_TOKEN)", "check the name, e.g. `gpt2` or `org/model`")
-    except Exception as err:  # offline, DNS, proxy, TLS: all mean the same to the job
-        return Check(check, False, f"not in the hub cache, and the hub does not answer "
-                     f"({type(err).__name__}: {str(err)[:120]})", fix)
-    return Check(check, True, "on the hub, which answers from here")
+    from launcher.hub import hub_model
+
+    found = hub_model(name)
+    return Check(check, found.ok, found.detail, found.fix)
 
 
 def storage(spec: JobSpec) -> Check:

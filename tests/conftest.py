@@ -18,8 +18,10 @@ from support.ports import free_port
 from support.project import EXAMPLES, LAUNCH, ROOT, write_quickstart
 from support.seaweedfs import SeaweedFS
 
-# Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata.
+# Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata, and
+# the Hugging Face hub is a port where nothing listens (the Ray head and its jobs inherit it).
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 # The venv's tools first, as in an activated venv and in the Ray workers: DeepSpeed JIT-builds
 # its CPU ops with the first `ninja` on PATH, and the venv's (1.13) and Debian's (1.11) hash
 # build commands differently, so every switch between the two rebuilt the ops (a minute each,

@@ -174,6 +174,25 @@ def test_status_logs_and_list_ask_the_head_without_importing_ray(quickstart, com
     assert quickstart.run_id in result.stdout
 
 
+def test_a_hub_model_the_hub_cannot_serve_fails_before_any_worker_starts(
+        ray_head, write_job, cli):
+    """The hub does not answer here (conftest points HF_ENDPOINT at a closed port) and `gpt2`
+    is in no hub cache: the driver asks the hub once and fails the run with that one line,
+    instead of every worker retrying for about a minute (Ray Train never starts)."""
+    job = write_job({"model": {"name_or_path": "gpt2"},
+                     "target": {"address": ray_head.address}})
+    result = cli("submit", job, "--follow", timeout=300)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    cause = ("ModelSourceError: model `gpt2`: not in the hub cache, and the hub does not "
+             "answer (")
+    assert cause in result.stderr.strip().splitlines()[-1]
+    assert "hf download gpt2 --local-dir DIR" in result.stderr
+    run_dir = submitted_results(result)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "FAILED" and status["error"].startswith(cause)
+    assert "worker group" not in (run_dir / "logs" / "driver.log").read_text()
+
+
 def test_ia3_without_deepspeed_learns_and_stops_early_at_the_stale_evaluation(
         ray_head, tiny_model, write_job, cli):
     """IA3 trains only its scaling vectors, here as plain DDP (ZeRO stage 0: no DeepSpeed
