@@ -191,7 +191,7 @@ def submit(
             raise typer.Exit(JobFailed.exit_code)
         return
     typer.echo(f"submitted {run.run_id}" + (f" (attempt {run.attempt})" if resume else ""))
-    typer.echo(f"  dashboard: {submitted['dashboard']}")
+    typer.echo(f"  dashboard: {submitted['dashboard']}{_sign_in(run)}")
     typer.echo(f"  results:   {run.run_dir}")
     if follow:
         _finish(run, _follow(run, verbose))
@@ -366,7 +366,7 @@ def dashboard(run_id: str = RunId, output: Format = Output) -> None:
     run = api.record(run_id)
     target = api.target_of(run)
     with target.dashboard(run.ray_job_id) as url:
-        _emit(output, {"run_id": run.run_id, "url": url}, [url])
+        _emit(output, {"run_id": run.run_id, "url": url}, [url + _sign_in(run)])
         sys.stdout.flush()  # a script reads the URL while the port-forward holds
         if target.forwards_dashboard:
             typer.echo("forwarding the dashboard to this machine; Ctrl-C to stop", err=True)
@@ -456,6 +456,15 @@ def _finish(run, info) -> None:
         raise JobFailed(f"run {run.run_id} ended {info.state}: "
                         f"{(info.message or 'see launch logs').splitlines()[0]}")
     typer.echo(f"results: launch results {run.run_id}")
+
+
+def _sign_in(run) -> str:
+    """What the dashboard of a head launch started asks for first: its token."""
+    from launcher import ray_auth
+
+    address = run.target.get("address")
+    token_file = address and ray_auth.dashboard_token_file(address)
+    return f" (sign in with the token in {token_file})" if token_file else ""
 
 
 def _run_info(run, info) -> dict:

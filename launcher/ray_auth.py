@@ -66,6 +66,14 @@ def token_for(address: str) -> str | None:
     return _token(Path(head.token_path) if own_head else None)
 
 
+def dashboard_token_file(address: str) -> str | None:
+    """The token file a browser needs for the dashboard at `address`, when it is the head
+    launch started here (its dashboard asks for the token before it shows anything)."""
+    head = local_head.read_state()
+    return head.token_path if head is not None and _key(head.address) == _key(address) \
+        else None
+
+
 def headers_for(address: str) -> dict[str, str]:
     token = token_for(address)
     return {"Authorization": f"Bearer {token}"} if token else {}

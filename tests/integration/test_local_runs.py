@@ -207,6 +207,8 @@ def test_ia3_without_deepspeed_learns_and_stops_early_at_the_stale_evaluation(
     result = cli("submit", job, "--follow", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "[launch] early stopping at step 3: eval_loss has not improved" in result.stdout
+    # The dashboard of a head launch started asks for its token: the line says where it is.
+    assert f"(sign in with the token in {ray_head.token_path})" in result.stdout
     run_dir = submitted_results(result)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["stopped_early"] is True
