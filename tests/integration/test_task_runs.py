@@ -1,11 +1,13 @@
 """Each task beyond the quickstart's causal_lm, and causal_lm on chat conversations, end to end
 through `launch submit` on the session's Ray head: 2 CPU workers with DeepSpeed ZeRO-2, tiny
 models, real Debian data; the task's metric moves the right way, and summary.json holds the
-metrics, what was exported, and samples."""
+metrics, what was exported, and samples. The four runs are submitted at once (task_runs)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,15 +21,20 @@ pytestmark = pytest.mark.integration
 LORA = {"type": "lora", "r": 8, "alpha": 16}  # PEFT's default targets per architecture
 
 
-def submit(cli, tmp_path, ray_head, job: dict) -> tuple[dict, Path]:
-    """Run the quickstart with `job`'s sections replacing its own; return summary and run dir."""
+def write_job(folder: Path, ray_head, job: dict) -> Path:
+    """The quickstart with `job`'s sections replacing its own, results under `folder`/runs."""
     spec = yaml.safe_load((EXAMPLES / "quickstart.yaml").read_text())
     spec.update({"method": LORA, **job})
-    spec["storage"] = {"uri": str(tmp_path / "runs")}
+    spec["storage"] = {"uri": str(folder / "runs")}
     spec["target"] = {"kind": "local", "address": ray_head.address}
-    path = tmp_path / "job.yaml"
+    folder.mkdir()
+    path = folder / "job.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    result = cli("submit", path, "--follow", timeout=600)
+    return path
+
+
+def finished(result: subprocess.CompletedProcess) -> tuple[dict, Path]:
+    """A followed run that succeeded: its summary and run dir."""
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     run_dir = submitted_results(result)
     return json.loads((run_dir / "summary.json").read_text()), run_dir
@@ -44,25 +51,66 @@ def training(steps: int, learning_rate: float) -> dict:
             "warmup_ratio": 0.0}
 
 
-def two_sections(tmp_path) -> Path:
+def two_sections(folder: Path) -> Path:
     """The Debian descriptions of two sections (real rows of examples/data)."""
     rows = [json.loads(line) for line in
             (EXAMPLES / "data" / "debian_sections.jsonl").read_text().splitlines()]
     kept = [row for row in rows if row["label"] in ("math", "x11")]
-    path = tmp_path / "sections.jsonl"
+    path = folder / "sections.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in kept))
     return path
 
 
-def test_sequence_classification(ray_head, tiny_model, cli, tmp_path):
+CHAT = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def task_runs(ray_head, tiny_model, tiny_bert, tiny_bart, package_tags, cli,
+              tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Every task's run, submitted at once with `launch submit --follow`, as four users would:
+    Ray queues their workers on the 2 CPUs, so one run's start-up (its driver, Ray Train's
+    controller, the workers' imports) overlaps another's training. One after another, each
+    start-up left a core idle."""
+    folder = tmp_path_factory.mktemp("tasks")
+    jobs = {
+        "seq_classification": {
+            "name": "sections", "task": "seq_classification",
+            "model": {"name_or_path": str(tiny_model)},
+            "data": {"path": str(two_sections(folder)), "slice_field": "length",
+                     "validation_fraction": 0.2, "test_fraction": 0.1, "max_length": 64},
+            "training": training(10, 0.005), "export": {"format": "merged"}},
+        "token_classification": {
+            "name": "package-tags", "task": "token_classification",
+            "model": {"name_or_path": str(tiny_bert)},
+            "method": {**LORA, "target_modules": "all-linear"},
+            "data": {"path": str(package_tags), "max_length": 64, "validation_fraction": 0.2},
+            "training": training(8, 0.02)},
+        "seq2seq": {
+            "name": "synopsis", "task": "seq2seq",
+            "model": {"name_or_path": str(tiny_bart)},
+            "data": {"path": str(EXAMPLES / "data" / "debian_synopsis.jsonl"),
+                     "max_length": 48, "validation_fraction": 0.02},
+            "method": {"type": "full"},
+            "training": training(8, 0.003),
+            "export": {"sample_generations": 2, "max_new_tokens": 12}},
+        "chat": {
+            **CHAT, "model": {"name_or_path": str(tiny_model)},
+            "data": {**CHAT["data"], "path": str(EXAMPLES / "data" / "debian_chat.jsonl"),
+                     "validation_fraction": 0.05},
+            "training": {**CHAT["training"], "max_steps": 20, "eval_steps": 20,
+                         "save_steps": 20},
+            "export": {"sample_generations": 2, "max_new_tokens": 8}},
+    }
+    paths = [write_job(folder / name, ray_head, job) for name, job in jobs.items()]
+    with ThreadPoolExecutor(len(paths)) as pool:
+        results = pool.map(lambda path: cli("submit", path, "--follow", timeout=900), paths)
+    return dict(zip(jobs, results))
+
+
+def test_sequence_classification(task_runs):
     """A classifier head on the tiny GPT-2, LoRA, per-slice metrics, a test split, merged
     export."""
-    summary, run_dir = submit(cli, tmp_path, ray_head, {
-        "name": "sections", "task": "seq_classification",
-        "model": {"name_or_path": str(tiny_model)},
-        "data": {"path": str(two_sections(tmp_path)), "slice_field": "length",
-                 "validation_fraction": 0.2, "test_fraction": 0.1, "max_length": 64},
-        "training": training(10, 0.005), "export": {"format": "merged"}})
+    summary, run_dir = finished(task_runs["seq_classification"])
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nseq_classification: eval loss {before['eval_loss']:.3f} -> "
           f"{after['eval_loss']:.3f}, accuracy {before['eval_accuracy']:.3f} -> "
@@ -86,15 +134,10 @@ def test_sequence_classification(ray_head, tiny_model, cli, tmp_path):
     assert not (run_dir / "model" / "adapter_config.json").exists()
 
 
-def test_token_classification(ray_head, tiny_bert, package_tags, cli, tmp_path):
+def test_token_classification(task_runs):
     """Word tags on a tiny BERT with LoRA on all linear layers but the head, which trains in
     full: tag accuracy rises; entity F1 is reported."""
-    summary, run_dir = submit(cli, tmp_path, ray_head, {
-        "name": "package-tags", "task": "token_classification",
-        "model": {"name_or_path": str(tiny_bert)},
-        "method": {**LORA, "target_modules": "all-linear"},
-        "data": {"path": str(package_tags), "max_length": 64, "validation_fraction": 0.2},
-        "training": training(8, 0.02)})
+    summary, run_dir = finished(task_runs["token_classification"])
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\ntoken_classification: eval loss {before['eval_loss']:.3f} -> "
           f"{after['eval_loss']:.3f}, tag accuracy {before['eval_accuracy']:.3f} -> "
@@ -112,17 +155,10 @@ def test_token_classification(ray_head, tiny_bert, package_tags, cli, tmp_path):
     assert summary["samples"] == []  # nothing to generate for a tagger
 
 
-def test_seq2seq(ray_head, tiny_bart, cli, tmp_path):
+def test_seq2seq(task_runs):
     """A tiny BART, fully fine-tuned, writes synopses: the loss drops, ROUGE/BLEU are scored on
     generations, and summary.json shows sample generations."""
-    summary, run_dir = submit(cli, tmp_path, ray_head, {
-        "name": "synopsis", "task": "seq2seq",
-        "model": {"name_or_path": str(tiny_bart)},
-        "data": {"path": str(EXAMPLES / "data" / "debian_synopsis.jsonl"), "max_length": 48,
-                 "validation_fraction": 0.02},
-        "method": {"type": "full"},
-        "training": training(8, 0.003),
-        "export": {"sample_generations": 2, "max_new_tokens": 12}})
+    summary, run_dir = finished(task_runs["seq2seq"])
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nseq2seq: eval loss {before['eval_loss']:.3f} -> {after['eval_loss']:.3f}, "
           f"ROUGE-L {before['eval_rougeL']:.3f} -> {after['eval_rougeL']:.3f}")
@@ -137,20 +173,13 @@ def test_seq2seq(ray_head, tiny_bart, cli, tmp_path):
     assert AutoModelForSeq2SeqLM.from_pretrained(run_dir / "model").config.is_encoder_decoder
 
 
-def test_chat(ray_head, tiny_model, cli, tmp_path):
+def test_chat(task_runs):
     """examples/chat.yaml as shipped (LoRA, ChatML template, 2 workers, ZeRO-2), 20 steps:
     the loss on the assistant's turns drops by a fifth, the samples answer each held-out
     conversation's last question, and the exported tokenizer keeps the template."""
-    example = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())
     rows = [json.loads(line) for line in
             (EXAMPLES / "data" / "debian_chat.jsonl").read_text().splitlines()]
-    summary, run_dir = submit(cli, tmp_path, ray_head, {
-        **example, "model": {"name_or_path": str(tiny_model)},
-        "data": {**example["data"], "path": str(EXAMPLES / "data" / "debian_chat.jsonl"),
-                 "validation_fraction": 0.05},
-        "training": {**example["training"], "max_steps": 20, "eval_steps": 20,
-                     "save_steps": 20},
-        "export": {"sample_generations": 2, "max_new_tokens": 8}})
+    summary, run_dir = finished(task_runs["chat"])
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nchat: eval loss {before['eval_loss']:.3f} -> {after['eval_loss']:.3f}")
     assert after["eval_loss"] < before["eval_loss"] * 0.8 and "eval_perplexity" in after
@@ -164,4 +193,4 @@ def test_chat(ray_head, tiny_model, cli, tmp_path):
     from transformers import AutoTokenizer
 
     assert AutoTokenizer.from_pretrained(run_dir / "model").chat_template == \
-        example["data"]["chat_template"]
+        CHAT["data"]["chat_template"]
