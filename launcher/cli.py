@@ -121,12 +121,14 @@ def init(
     output: Format = Output,
 ) -> None:
     """Write a commented starter job file (and sample data) that passes `launch validate`."""
-    from launcher.starter import write_starter
+    from launcher.starter import DATA_FILE, write_starter
 
     made = write_starter(path, task, force)
     lines = [f"wrote {made.job_file} ({made.task})"]
     if made.data_file:
         lines.append(f"wrote {made.data_file} (sample rows: replace them with your data)")
+    else:
+        lines.append(f"kept {made.job_file.parent / DATA_FILE}: its columns suit the job")
     lines.append(f"next: edit it, then `launch doctor {made.job_file}` and "
                  f"`launch submit {made.job_file} --follow`")
     _emit(output, made, lines)

@@ -223,6 +223,8 @@ def write_starter(path: Path, task: str = "causal_lm", force: bool = False) -> S
     if job_file.exists() and not force:
         raise LaunchError(f"{job_file} exists; pass --force to overwrite it")
     data_file = job_file.parent / DATA_FILE
+    if data_file.exists():  # the user's rows are kept: the starter must read them
+        _check_kept_data(data_file, task)
     job_file.parent.mkdir(parents=True, exist_ok=True)
     job_file.write_text(starter_text(task, job_name(job_file.resolve().parent.name),
                                      str(job_file)), encoding="utf-8")
@@ -232,6 +234,26 @@ def write_starter(path: Path, task: str = "causal_lm", force: bool = False) -> S
     data_file.write_text("".join(json.dumps(row) + "\n" for row in TASKS[task].samples),
                          encoding="utf-8")
     return Starter(task, job_file, data_file)
+
+
+def _check_kept_data(data_file: Path, task: str) -> None:
+    """An existing data file must hold the columns the task's starter reads; otherwise nothing
+    is written, and the error says which task its columns suit."""
+    wanted = set(TASKS[task].samples[0])
+    try:
+        with data_file.open(encoding="utf-8") as rows:
+            first = next((line for line in rows if line.strip()), "{}")
+        columns = set(json.loads(first))
+    except (OSError, ValueError, TypeError) as err:
+        raise LaunchError(f"{data_file} exists and is not JSON lines ({err}); move it away or "
+                          "pick another folder") from None
+    if wanted <= columns:
+        return
+    suited = [name for name, other in TASKS.items() if set(other.samples[0]) <= columns]
+    hint = f"pass --task {suited[0]}" if suited else "move it away"
+    raise LaunchError(f"{data_file} exists with columns {', '.join(sorted(columns))}, not the "
+                      f"{', '.join(sorted(wanted))} a {task} starter reads: {hint}, or pick "
+                      "another folder")
 
 
 def job_name(folder: str) -> str:

@@ -47,6 +47,28 @@ def test_schema_is_json_schema_with_a_description_on_every_field(cli):
             assert described, f"{model['title']}.{name} has no description"
 
 
+def test_init_keeps_the_users_data_only_when_the_starter_reads_it(cli, tmp_path):
+    """A folder that already holds data/train.jsonl keeps it; a starter for another task would
+    fail validation on it, so nothing is written and the error names the task that fits."""
+    project = tmp_path / "labelled"
+    data = project / "data" / "train.jsonl"
+    data.parent.mkdir(parents=True)
+    rows = "".join(json.dumps({"text": f"row {i}", "label": "ab"[i % 2]}) + "\n"
+                   for i in range(20))
+    data.write_text(rows)
+    refused = cli("init", project)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"error: {data} exists with columns label, text, not the prompt, response a causal_lm "
+        "starter reads: pass --task seq_classification, or pick another folder")
+    assert not (project / "job.yaml").exists()
+    kept = cli("init", project, "--task", "seq_classification")
+    assert kept.returncode == 0, kept.stderr
+    assert f"kept {data}: its columns suit the job" in kept.stdout
+    assert data.read_text() == rows
+    assert cli("validate", project / "job.yaml").stdout.strip() == f"{project / 'job.yaml'}: OK"
+
+
 def test_cli_start_imports_no_heavy_modules():
     # `launch --help` and `launch validate` must stay fast: ray, torch and boto3 load lazily.
     code = ("import sys, launcher.cli, launcher.spec.load; "
