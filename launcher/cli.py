@@ -43,6 +43,9 @@ Address = typer.Option(None, "--address", show_default=False, metavar="URL",
                        "LAUNCH_RAY_ADDRESS, then http://127.0.0.1:8265).")
 Output = typer.Option(Format.text, "--output", "-o",
                       help="text, or json: one JSON document on stdout for scripts.")
+Sets = typer.Option(None, "--set", metavar="KEY=VALUE", show_default=False,
+                    help="Override one field of the job file, checked like the file, e.g. "
+                    "--set training.learning_rate=1e-4 (repeat for more).")
 Verbose = typer.Option(False, "--verbose", "-v",
                        help="Following on a terminal: show Ray's and the libraries' log lines "
                        "too, not only launch's (all are in the run's logs/driver.log).")
@@ -85,11 +88,11 @@ def main() -> None:
 
 
 @app.command()
-def validate(job_file: Path = JobFile, output: Format = Output) -> None:
+def validate(job_file: Path = JobFile, sets: list[str] = Sets, output: Format = Output) -> None:
     """Check a job file; print OK or one line per problem (FILE:LINE:COL: field: message)."""
-    from launcher.spec.load import load_spec
+    from launcher.spec.load import load_spec, overrides_from_sets
 
-    spec = load_spec(job_file)
+    spec = load_spec(job_file, overrides_from_sets(sets or []))
     _emit(output, {"file": job_file, "valid": True, "name": spec.name,
                    "target": spec.target.kind}, [f"{job_file}: OK"])
 
@@ -169,14 +172,17 @@ def submit(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created (the "
                                  "RayJob YAML for kubernetes, else the resolved spec); create, "
                                  "build and push nothing."),
+    sets: list[str] = Sets,
     verbose: bool = Verbose,
     output: Format = Output,
 ) -> None:
     """Validate a job and run it on its target; print the run id and where to watch it."""
     from launcher import api
     from launcher.image.console import terminal_feedback
+    from launcher.spec.load import merge_overrides, overrides_from_sets
 
-    overrides = _target_overrides(target, address, context, namespace)
+    overrides = overrides_from_sets(sets or [])
+    merge_overrides(overrides, _target_overrides(target, address, context, namespace))
     if dry_run:
         typer.echo(api.dry_run(job_file, overrides), nl=False)
         return

@@ -55,6 +55,28 @@ def merge_overrides(into: dict, update: dict) -> None:
             into[key] = value
 
 
+def overrides_from_sets(assignments: list[str]) -> dict:
+    """`--set KEY.PATH=VALUE` flags as overrides for load_spec; each VALUE is read as YAML
+    (`1e-4`, `true`, `[c_attn]`), and a later flag for the same key wins."""
+    overrides: dict = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        path = key.strip().split(".")
+        if not equals or not all(part.isidentifier() for part in path):
+            raise SpecError([f"--set {assignment}: write KEY.PATH=VALUE, e.g. "
+                             "--set training.learning_rate=1e-4"])
+        try:
+            value = yaml.safe_load(text) if len(text) <= 1000 else None
+        except yaml.YAMLError as err:
+            raise SpecError([f"--set {assignment}: the value is not YAML "
+                             f"({str(err).splitlines()[0]})"]) from None
+        nested: Any = value
+        for part in reversed(path):
+            nested = {part: nested}
+        merge_overrides(overrides, nested)
+    return overrides
+
+
 def _leaves(overrides: dict, loc: Loc = ()) -> list[Loc]:
     return [leaf for key, value in overrides.items()
             for leaf in (_leaves(value, (*loc, key)) if isinstance(value, dict) and value

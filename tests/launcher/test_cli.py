@@ -69,6 +69,28 @@ def test_init_keeps_the_users_data_only_when_the_starter_reads_it(cli, tmp_path)
     assert cli("validate", project / "job.yaml").stdout.strip() == f"{project / 'job.yaml'}: OK"
 
 
+def test_set_overrides_a_field_checked_like_the_file(cli, write_job, tiny_model):
+    """`--set KEY.PATH=VALUE` (a YAML value) replaces the file's value on validate and submit;
+    a bad value or key is named as the flag's, not as the file's line."""
+    job = write_job({"model": {"name_or_path": str(tiny_model)}})
+    assert cli("validate", job, "--set", "method.r=4").stdout.strip() == f"{job}: OK"
+    shown = cli("submit", job, "--dry-run", "--set", "training.max_steps=3",
+                "--set", "method.target_modules=[c_attn]", "--set", "training.max_steps=5")
+    assert shown.returncode == 0, shown.stderr
+    resolved = json.loads(shown.stdout)
+    assert resolved["training"]["max_steps"] == 5  # the last flag for a key wins
+    assert resolved["method"]["target_modules"] == ["c_attn"]
+    wrong = cli("validate", job, "--set", "training.learning_rate=fast")
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith(f"{job}: training.learning_rate (from the command line): ")
+    unknown = cli("validate", job, "--set", "training.lr=1e-4")
+    assert unknown.returncode == 2 and "training.lr (from the command line): unknown key" in \
+        unknown.stderr
+    malformed = cli("validate", job, "--set", "lr")
+    assert (malformed.returncode, malformed.stderr.strip()) == (
+        2, "--set lr: write KEY.PATH=VALUE, e.g. --set training.learning_rate=1e-4")
+
+
 def test_cli_start_imports_no_heavy_modules():
     # `launch --help` and `launch validate` must stay fast: ray, torch and boto3 load lazily.
     code = ("import sys, launcher.cli, launcher.spec.load; "
