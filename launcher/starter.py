@@ -251,7 +251,8 @@ def _check_kept_data(data_file: Path, task: str) -> None:
         return
     suited = [name for name, other in TASKS.items() if set(other.samples[0]) <= columns]
     hint = f"pass --task {suited[0]}" if suited else "move it away"
-    raise LaunchError(f"{data_file} exists with columns {', '.join(sorted(columns))}, not the "
+    has = ", ".join(sorted(columns)) or "none"
+    raise LaunchError(f"{data_file} exists with columns {has}, not the "
                       f"{', '.join(sorted(wanted))} a {task} starter reads: {hint}, or pick "
                       "another folder")
 

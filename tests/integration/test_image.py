@@ -40,7 +40,7 @@ def proxied_job(image_job, registry, tmp_path):
 
 
 def manifest_layers(host: str, reference: str) -> list[str]:
-    repo, tag = reference.split("/", 1)[1].rsplit(":", 1)
+    _, repo, tag = registry_image(reference)
     return [layer["digest"] for layer in Registry(host).manifest(repo, tag).data["layers"]]
 
 
