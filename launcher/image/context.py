@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from launcher import job_code
 from launcher.errors import LaunchError
 from launcher.image.ignore import IgnoreRules
-from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
 
 CODE_ROOT = "/opt/launch"
@@ -81,11 +81,9 @@ def code_layer(spec: JobSpec, job_dir: Path) -> CodeLayer:
             files[target] = Entry(target, source=source)
         return f"{CODE_ROOT}/{target}"
 
-    for package in JOB_PACKAGES:
-        for path in sorted(package.rglob("*.py")):
-            relative = path.relative_to(package.parent).as_posix()
-            if not rules.ignored(relative):
-                files[relative] = Entry(relative, source=path)
+    for relative, path in job_code.files():
+        if not rules.ignored(relative):
+            files[relative] = Entry(relative, source=path)
 
     updates: dict = {}
     if spec.data.location == "local":  # a file or save_to_disk folder; s3:// and hub data stay

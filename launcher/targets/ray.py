@@ -1,27 +1,26 @@
 """The ray target: a Ray cluster used through its Jobs API, as `ray job submit` uses it.
 
-The embedded head (an address on loopback) goes through `JobSubmissionClient` exactly as a
-remote cluster does, so the local path exercises the remote one; the only local part is
-starting the head when none answers (capabilities.starts_cluster). launch never starts or stops
-a cluster at any other address.
+The embedded head (an address on loopback) is asked over the same HTTP API as a remote
+cluster (launcher.ray_dashboard), so the local path exercises the remote one; the only local
+part is starting the head when none answers (capabilities.starts_cluster). launch never starts
+or stops a cluster at any other address.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import shlex
 import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from launcher import local_head, ray_auth, ray_dashboard
+from launcher import job_code, local_head, ray_auth, ray_dashboard
 from launcher.contract import SPEC, RunLayout
 from launcher.errors import LaunchError
-from launcher.settings import JOB_PACKAGES
 from launcher.spec.models import JobSpec
 from launcher.spec.target import RayTargetSpec
-from launcher.targets.base import JobInfo, Target
+from launcher.targets.base import TERMINAL_STATES, JobInfo, Target
 
 if TYPE_CHECKING:
     from launcher.doctor import Check
@@ -32,13 +31,16 @@ AGENT_WAIT_S = 60
 # `ray job stop` sends SIGTERM, then SIGKILL after 3 s unless the job's environment says
 # otherwise: the driver needs longer to end its workers and store its log and status.
 STOP_GRACE = {"RAY_JOB_STOP_WAIT_TIME_S": "30"}
+# A Python traceback's last line, `ValueError: ...`: what the head answers an error with.
+ERROR_LINE = re.compile(r"^[\w.]+(Error|Exception): ")
+# How often a followed log is read: every second, and a second more per MB it holds.
+LOG_POLL_S, LOG_POLL_MAX_S = 1.0, 10.0
 
 
 class RayTarget(Target):
     def __init__(self, settings: RayTargetSpec):
         super().__init__(settings)
         self.address = settings.address
-        self._client = None
 
     @classmethod
     def at(cls, address: str) -> RayTarget:
@@ -63,47 +65,61 @@ class RayTarget(Target):
 
     def submit(self, spec: JobSpec, layout: RunLayout, run_id: str, env: dict[str, str],
                image: str | None = None) -> None:
-        spec_uri = layout.uri(SPEC)
+        headers = ray_auth.headers_for(self.address)
+        package = self._upload_job_code(headers)
+        request = {"entrypoint": f"python -m jobs.run --spec {shlex.quote(layout.uri(SPEC))}",
+                   "submission_id": run_id,
+                   "runtime_env": {"py_modules": [package], "env_vars": {**STOP_GRACE, **env}},
+                   "metadata": {"launch_job": spec.name, "launch_run_dir": layout.root}}
         deadline = time.monotonic() + AGENT_WAIT_S
         while True:
-            try:
-                self.client().submit_job(
-                    entrypoint=f"python -m jobs.run --spec {shlex.quote(spec_uri)}",
-                    submission_id=run_id,
-                    # Ship this launcher's own `jobs` code (and the spec models it imports).
-                    runtime_env={"py_modules": [str(p) for p in JOB_PACKAGES],
-                                 "excludes": ["__pycache__", "*.pyc"],
-                                 "env_vars": {**STOP_GRACE, **env}},
-                    metadata={"launch_job": spec.name, "launch_run_dir": layout.root},
-                )
+            status, body = ray_dashboard.submit_job(self.address, headers, request)
+            if status == 200:
                 ray_auth.keep_named(self.address)  # status, logs, stop of the run need it too
                 return
-            except RuntimeError as err:
-                # A head that is starting, or busy with many submissions at once, answers
-                # this before it has taken the job: submitting again is safe.
-                if NO_AGENT not in str(err) or time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+            # A head that is starting, or busy with many submissions at once, answers this
+            # before it has taken the job: submitting again is safe.
+            if NO_AGENT not in body or time.monotonic() > deadline:
+                raise LaunchError(self._refused("took no job", status, body))
+            time.sleep(2)
+
+    def _upload_job_code(self, headers: dict[str, str]) -> str:
+        """The runtime-env URI of this launcher's job code, uploaded unless the head has it."""
+        name, data = job_code.ray_package()
+        if ray_dashboard.has_package(self.address, headers, name) != 200:
+            status, body = ray_dashboard.put_package(self.address, headers, name, data)
+            if status != 200:
+                raise LaunchError(self._refused("did not store the job's code", status, body))
+        return f"gcs://{name}"
+
+    def _refused(self, what: str, status: int | None, body: str) -> str:
+        """One line: the head's own reason, the innermost error of the traceback it answers
+        with (the agent's, which the head wraps in its own)."""
+        if status is None:
+            return self._no_head()
+        if status in (401, 403):
+            return ray_auth.refusal(self.address, status)
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
+        errors = [line for line in lines if ERROR_LINE.match(line)]
+        reason = (errors or lines or ["no reason given"])[-1]
+        return f"the Ray head at {self.address} {what} (HTTP {status}): {reason}"
 
     def info(self, run_id: str) -> JobInfo:
         return _job_info(self._job(run_id, ""))
 
     def logs(self, run_id: str, follow: bool) -> Iterator[str]:
-        if not follow:
-            yield self._job(run_id, "/logs")["logs"]
-            return
-        self._job(run_id, "")  # a clear error for an unknown id
-        loop = asyncio.new_event_loop()
-        stream = self.client().tail_job_logs(run_id)
-        try:
-            while True:
-                try:
-                    yield loop.run_until_complete(stream.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            loop.run_until_complete(stream.aclose())
-            loop.close()
+        shown = 0
+        while True:
+            # The state first: once it is terminal, the log read after it is the whole log.
+            ended = not follow or self.info(run_id).state in TERMINAL_STATES
+            text = self._job(run_id, "/logs")["logs"]
+            if len(text) > shown:
+                yield text[shown:]
+                shown = len(text)
+            if ended:
+                return
+            # Each read is the whole log: a long one is read less often.
+            time.sleep(min(LOG_POLL_MAX_S, LOG_POLL_S + len(text) / 1e6))
 
     def stop(self, run_id: str) -> None:
         self._job(run_id, "/stop", "POST")
@@ -115,26 +131,6 @@ class RayTarget(Target):
 
     def dashboard_url(self, run_id: str | None = None) -> str:
         return f"{self.address}/#/jobs/{run_id}" if run_id else self.address
-
-    def client(self):
-        if self._client is None:
-            import logging
-
-            from ray.exceptions import AuthenticationError
-            from ray.job_submission import JobSubmissionClient
-
-            # Ray's client logs every package upload at INFO; launch prints what matters.
-            for name in ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
-                logging.getLogger(name).setLevel(logging.WARNING)
-
-            try:
-                self._client = JobSubmissionClient(self.address,
-                                                   headers=ray_auth.headers_for(self.address))
-            except ConnectionError:
-                raise LaunchError(self._no_head()) from None
-            except AuthenticationError:
-                raise LaunchError(ray_auth.refusal(self.address, 401)) from None
-        return self._client
 
     def _job(self, run_id: str, path: str, method: str = "GET"):
         """A Jobs API call about one job; LaunchError when the head has no such job."""

@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from launcher.contract import RunLayout
+from launcher.errors import LaunchError
+from launcher.spec.load import load_spec
+from launcher.targets import make_target
+
 from support.exported_models import assert_adapter_generates
 from support.polling import wait_for
-from support.project import submitted_results, submitted_run_id, write_quickstart
+from support.project import (
+    launch_reporting_ray,
+    submitted_results,
+    submitted_run_id,
+    write_quickstart,
+)
 
 pytestmark = pytest.mark.integration
 
-# The quickstart over 2 epochs (150 steps) is stopped once step 20's checkpoint is kept: on
-# 2 busy cores the workers train about 30 steps more while `launch stop` runs.
-EPOCHS, STEPS, SAVE_EVERY = 2, 150, 20
+# The quickstart (one epoch: 75 steps) is stopped once step 10's checkpoint is kept and step 20
+# is logged: on 2 busy cores the workers train up to 30 steps more while `launch stop` runs.
+EPOCHS, STEPS, SAVE_EVERY = 1, 75, 10
 
 
 @dataclass
 class StoppedQuickstart:
-    """The quickstart (over 2 epochs), stopped with `launch stop` once it has a checkpoint and
+    """The quickstart, stopped with `launch stop` once it has a checkpoint and
     finished with `launch submit --resume --follow`: one run both quickstart tests read."""
 
     job: Path
@@ -59,7 +68,7 @@ def quickstart(ray_head, tiny_model, tmp_path_factory, cli) -> StoppedQuickstart
 
     wait_for(lambda: logged_steps(), "the first step", lambda: cli("logs", run_id).stdout[-4000:])
     running = cli("status", run_id).stdout
-    # One logging step past the first checkpoint: it is kept, and 120 steps are to come.
+    # One logging step past the first checkpoint: it is kept, and 55 steps are to come.
     wait_for(lambda: logged_steps()[-1] > SAVE_EVERY, f"step {SAVE_EVERY}",
              lambda: cli("logs", run_id).stdout[-4000:])
     stopped = cli("stop", run_id)
@@ -128,7 +137,7 @@ def test_quickstart_trains_and_keeps_its_results(quickstart, cli):
           f"{summary['eval_loss_before']:.3f} -> {summary['eval_loss_after']:.3f}; "
           f"{summary['tokens_per_s']:.0f} tokens/s")
     assert summary["num_workers"] == 2 and summary["zero_stage"] == 2
-    assert summary["global_step"] == STEPS  # 2 epochs of 1199 rows, 8 rows a worker a step
+    assert summary["global_step"] == STEPS  # 1199 rows, 8 rows a worker a step
     assert summary["eval_loss_after"] < summary["eval_loss_before"]
     # One real near-duplicate in the Debian rows: grub-efi-arm-dbg and grub-efi-arm64-dbg.
     assert summary["data"]["dropped"] == {"drop_empty": 0, "dedupe": 0, "near_dedupe": 1}
@@ -164,25 +173,35 @@ def test_status_logs_and_list_ask_the_head_without_importing_ray(quickstart, com
     """They speak Ray's Jobs API over plain HTTP: no Ray import (1.5 s of CPU), so they answer
     at once on a busy machine, and from a client without Ray's packages."""
     args = [*command, quickstart.run_id] if command != ["list"] else command
-    code = ("import sys; from launcher.cli import main; sys.argv = ['launch', *sys.argv[1:]]\n"
-            "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
-            "print('imported ray' if 'ray' in sys.modules else 'no ray', file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                            text=True, timeout=60)
+    result, imported_ray = launch_reporting_ray(*args, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[-1] == "no ray"
+    assert not imported_ray
     assert quickstart.run_id in result.stdout
 
 
+def test_a_run_id_the_head_already_has_is_refused_with_its_reason(quickstart, ray_head):
+    """The head's own reason, in one line: here, that a job with that id exists."""
+    spec = load_spec(quickstart.job)
+    with pytest.raises(LaunchError) as refused:
+        make_target(spec.target).submit(spec, RunLayout(str(quickstart.run_dir)),
+                                        quickstart.run_id, {})
+    assert str(refused.value).startswith(
+        f"the Ray head at {ray_head.address} took no job (HTTP 500): ValueError: Job with "
+        f"submission_id {quickstart.run_id} already exists.")
+    assert "\n" not in str(refused.value)
+
+
 def test_a_hub_model_the_hub_cannot_serve_fails_before_any_worker_starts(
-        ray_head, write_job, cli):
+        ray_head, write_job):
     """The hub does not answer here (conftest points HF_ENDPOINT at a closed port) and `gpt2`
     is in no hub cache: the driver asks the hub once and fails the run with that one line,
-    instead of every worker retrying for about a minute (Ray Train never starts)."""
+    instead of every worker retrying for about a minute (Ray Train never starts). The job's
+    code travels to the head without Ray on the client: submitting and following import none."""
     job = write_job({"model": {"name_or_path": "gpt2"},
                      "target": {"address": ray_head.address}})
-    result = cli("submit", job, "--follow", timeout=300)
+    result, imported_ray = launch_reporting_ray("submit", job, "--follow", timeout=300)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]  # run FAILED
+    assert not imported_ray
     cause = ("ModelSourceError: model `gpt2`: not in the hub cache, and the hub does not "
              "answer (")
     assert cause in result.stderr.strip().splitlines()[-1]

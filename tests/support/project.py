@@ -14,6 +14,21 @@ from launcher.spec.load import merge_overrides
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 LAUNCH = [sys.executable, "-m", "launcher"]
+# `launch` in a process that says last on stderr whether anything imported Ray.
+_REPORTS_RAY = ("import sys\nfrom launcher.cli import main\nsys.argv = ['launch', *sys.argv[1:]]\n"
+                "try:\n    main()\nfinally:\n"
+                "    print('imported ray' if 'ray' in sys.modules else 'no ray', file=sys.stderr)")
+
+
+def launch_reporting_ray(*args, timeout: float = 600) -> tuple[subprocess.CompletedProcess, bool]:
+    """Run `launch ARGS`: its result (the report taken off stderr) and whether it imported Ray
+    (1.5 s of CPU on every command, and a client-only install has no Ray)."""
+    result = subprocess.run([sys.executable, "-c", _REPORTS_RAY, *map(str, args)],
+                            capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    *stderr, report = result.stderr.splitlines() or [""]
+    assert report in ("no ray", "imported ray"), result.stderr
+    result.stderr = "".join(f"{line}\n" for line in stderr)
+    return result, report == "imported ray"
 
 
 def submitted_run_id(result: subprocess.CompletedProcess) -> str:
