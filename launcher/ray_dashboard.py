@@ -5,6 +5,7 @@ packages a job's code travels in."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -86,6 +87,8 @@ def _request(address: str, path: str, headers: dict[str, str], method: str = "GE
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, err.read()
+        with contextlib.suppress(Exception):  # the reason is a nicety; the status decides
+            return err.code, err.read()
+        return err.code, b""
     except (urllib.error.URLError, OSError):
         return None, b""
