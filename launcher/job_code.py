@@ -24,8 +24,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest: the same files
 def files() -> list[tuple[str, Path]]:
     """Each file as (its '/'-separated path beside the packages, where it is here), sorted."""
     return [(path.relative_to(package.parent).as_posix(), path)
-            for package in JOB_PACKAGES for path in sorted(package.rglob("*.py"))
-            if "__pycache__" not in path.parts]
+            for package in JOB_PACKAGES for path in sorted(package.rglob("*.py"))]
 
 
 def ray_package() -> tuple[str, bytes]:
