@@ -33,13 +33,13 @@ BASE_IMAGE = "localhost/launch-test-base:bookworm-gxx"
 IMAGE_TESTS = "test_image.py"
 TOOLS = ("buildah", "podman", "docker-registry", "debootstrap", "runc")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-# The background build runs only on CPU time nothing else wants (SCHED_IDLE): it soaks up what
-# the training runs leave idle (a fifth of the CPU, waiting on Ray) instead of slowing the tests
-# beside it. `nice 19` is not enough: Ray runs its workers at nice 15, against which a nice-19
-# process still gets a third of a core.
-IDLE_PRIORITY = ["chrt", "--idle", "0"]
-# When the image tests need the build, it goes on at normal priority: on a suite that kept both
-# cores busy it may have had little idle time. Alone, it takes about 6 minutes here.
+# The background build runs at the lowest priority that still makes progress on a busy
+# machine: SCHED_BATCH at nice 19. Beside Ray's workers (nice 15) it gets about a third of a core,
+# and all of what the training runs leave idle. At SCHED_IDLE it got nothing on a CI machine
+# whose suite kept both cores busy, and all of it (about 6 minutes, much of it on one core) was
+# left to run alone at the end.
+LOW_PRIORITY = ["nice", "-n", "19", "chrt", "--batch", "0"]
+# When the image tests need the build, what is left of it goes on at normal priority.
 BUILD_WAIT_S = 1500
 BUILDS: list[subprocess.Popen] = []  # the background `launch build`, killed if it overruns
 # This machine's pip mirror (wheels on disk + pip's config), mounted into RUN steps as is.
@@ -134,15 +134,15 @@ def ensure_base_image() -> str:
         return BASE_IMAGE
     rootfs = CACHE / "rootfs"
     shutil.rmtree(rootfs, ignore_errors=True)
-    subprocess.run([*IDLE_PRIORITY, "debootstrap", "--variant=minbase",
+    subprocess.run([*LOW_PRIORITY, "debootstrap", "--variant=minbase",
                     "--include=python3,python3-venv,python3-dev,g++,ca-certificates",
                     "bookworm", str(rootfs),
                     DEBIAN_MIRROR], check=True, capture_output=True)
-    subprocess.run([*IDLE_PRIORITY, "chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"],
+    subprocess.run([*LOW_PRIORITY, "chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"],
                    check=True)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     path = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    subprocess.run([*IDLE_PRIORITY, "podman", "import", "--change", f"ENV=PATH={path}", "-",
+    subprocess.run([*LOW_PRIORITY, "podman", "import", "--change", f"ENV=PATH={path}", "-",
                     BASE_IMAGE],
                    stdin=tar.stdout, check=True, capture_output=True)
     assert tar.wait() == 0
@@ -150,9 +150,9 @@ def ensure_base_image() -> str:
     return BASE_IMAGE
 
 
-def promote_idle_descendants() -> None:
-    """Move every SCHED_IDLE thread of the processes under this one (the background build and
-    all it started) to normal scheduling."""
+def promote_low_priority_descendants() -> None:
+    """Move every SCHED_BATCH thread of the processes under this one (the background build and
+    all it started) to normal scheduling at nice 0."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -164,10 +164,12 @@ def promote_idle_descendants() -> None:
     while pending:
         pid = pending.pop()
         pending.extend(children.get(pid, []))
-        with contextlib.suppress(OSError):  # a process or thread that has ended meanwhile
+        # OSError: a process or thread that has ended meanwhile, or (not root) no right to it.
+        with contextlib.suppress(OSError):
             for task in Path(f"/proc/{pid}/task").iterdir():
-                if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
+                if os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH:
                     os.sched_setscheduler(int(task.name), os.SCHED_OTHER, os.sched_param(0))
+                    os.setpriority(os.PRIO_PROCESS, int(task.name), 0)
 
 
 def image_tests_selected(session) -> bool:
@@ -200,7 +202,7 @@ def image_job(tmp_path_factory, registry, container_env, tiny_model):
 def image_build(request):
     """The image tier's slow part, started in a thread as the session starts: the Debian base
     (debootstrap), then `launch build --builder docker` of image_job (buildah installs the
-    training stack into the runtime stage: minutes of downloads), at idle CPU priority. Its
+    training stack into the runtime stage: minutes of downloads), at low CPU priority. Its
     network and disk waits, and its CPU, fill the training tests' idle time; the image tests,
     run last, wait for it at normal priority (`built`)."""
     if not image_tests_selected(request.session) or missing_tools():
@@ -216,7 +218,7 @@ def image_build(request):
 
     def build() -> subprocess.CompletedProcess:
         ensure_base_image()
-        command = [*IDLE_PRIORITY, *LAUNCH, "build", str(job), "--builder", "docker"]
+        command = [*LOW_PRIORITY, *LAUNCH, "build", str(job), "--builder", "docker"]
         with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               start_new_session=True) as process:
@@ -240,7 +242,7 @@ def built(image_build, registry):
         raise image_build
     deadline = time.time() + BUILD_WAIT_S
     while not image_build.done():
-        promote_idle_descendants()
+        promote_low_priority_descendants()
         if time.time() > deadline:
             for process in BUILDS:
                 with contextlib.suppress(ProcessLookupError):
