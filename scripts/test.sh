@@ -30,13 +30,8 @@ while IFS= read -r setting; do
 done < <(.venv/bin/pip config list)
 .venv/bin/uv pip install -q --compile-bytecode "${uv_args[@]}" -e '.[all,test]'
 .venv/bin/ruff check .
-# Machines of one kind differ by up to 1.4x from one day to the next: one core's time for a
-# fixed Python loop, printed with the total, tells a slow machine from a slower suite.
-loop_s=$(.venv/bin/python -c 'import time; t = time.process_time()
-sum(i * i for i in range(10**7)); print(f"{time.process_time() - t:.2f}")')
 status=0
 .venv/bin/python -m pytest -v --durations=15 tests "$@" || status=$?
 elapsed=$((SECONDS - started))
-echo "scripts/test.sh: $((elapsed / 60)) min $((elapsed % 60)) s in all (install, lint, tests);" \
-  "a fixed Python loop took ${loop_s} s on one core here"
+echo "scripts/test.sh: $((elapsed / 60)) min $((elapsed % 60)) s in all (install, lint, tests)"
 exit $status

@@ -197,10 +197,14 @@ def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_completed_row(s
         assert (run_dir / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.long
 def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate(sweep):
     """Two trials, two segments of 4 steps. At step 4 PBT ranks them, and the trial behind goes
     on from the other's checkpoint with its learning rate times 0.8 or 1.2, which the restored
-    optimizer really trains with: a constant schedule logs the rate as it is."""
+    optimizer really trains with: a constant schedule logs the rate as it is.
+
+    Long (2 to 2.5 minutes): PBT needs two trials, and the copy restarts the trial behind, so
+    the sweep is three Ray Train runs, each with its own start-up."""
     run_dir, trials = sweep(
         {"num_samples": 2, "scheduler": "pbt",
          "pbt": {"perturbation_interval": 4, "resample_probability": 0.0},
