@@ -21,6 +21,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -153,23 +154,13 @@ def ensure_base_image() -> str:
 def promote_low_priority_descendants() -> None:
     """Move every SCHED_BATCH thread of the processes under this one (the background build and
     all it started) to normal scheduling at nice 0."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                children.setdefault(int(stat[stat.rfind(")") + 2:].split()[1]), []).append(
-                    int(entry.name))
-    pending = list(children.get(os.getpid(), []))
-    while pending:
-        pid = pending.pop()
-        pending.extend(children.get(pid, []))
-        # OSError: a process or thread that has ended meanwhile, or (not root) no right to it.
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                if os.sched_getscheduler(int(task.name)) == os.SCHED_BATCH:
-                    os.sched_setscheduler(int(task.name), os.SCHED_OTHER, os.sched_param(0))
-                    os.setpriority(os.PRIO_PROCESS, int(task.name), 0)
+    for process in psutil.Process().children(recursive=True):
+        # A process or thread that has ended meanwhile, or (not root) no right to it.
+        with contextlib.suppress(psutil.Error, OSError):
+            for thread in process.threads():
+                if os.sched_getscheduler(thread.id) == os.SCHED_BATCH:
+                    os.sched_setscheduler(thread.id, os.SCHED_OTHER, os.sched_param(0))
+                    os.setpriority(os.PRIO_PROCESS, thread.id, 0)
 
 
 def image_tests_selected(session) -> bool:
