@@ -3,7 +3,7 @@
 # build the tiny offline model, fine-tune it on the embedded local Ray head, show the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
+bash scripts/venv.sh
 .venv/bin/pip install -q -e '.[all]'
 .venv/bin/python examples/build_tiny_model.py
 .venv/bin/launch submit examples/quickstart.yaml --follow

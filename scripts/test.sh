@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 # Debian packages the tests use: a registry, buildah, podman (with runc) and debootstrap for the
-# image tests, iproute2 for the two-node test, g++ for the DeepSpeed ops training compiles.
-missing=$(for pkg in buildah podman runc docker-registry debootstrap iproute2 g++; do
+# image tests, iproute2 for the two-node test, g++ and Python's headers for the DeepSpeed ops
+# training compiles, python3-venv for scripts/venv.sh.
+missing=$(for pkg in buildah podman runc docker-registry debootstrap iproute2 g++ python3-dev \
+  python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"; done)
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -15,7 +17,7 @@ if [ -n "$missing" ]; then
     echo "note: $(echo $missing) not installed and not root: the image tests will skip" >&2
   fi
 fi
-[ -x .venv/bin/python ] || python3 -m venv .venv
+bash scripts/venv.sh
 # uv installs the same pinned set as pip in a fraction of the time (pip: 165 s here). It reads
 # no pip.conf, so the machine's pip settings (local wheels, constraints) are passed on, and like
 # pip it picks the best match across all indexes. Like pip it compiles the bytecode: these

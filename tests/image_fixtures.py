@@ -224,8 +224,10 @@ def image_build(request):
 @pytest.fixture(scope="session")
 def built(image_build, registry):
     """The docker (buildah) build: runtime stage with the training stack, then the job image.
-    What is left of it runs at normal priority from here. At the end, the session's tags leave
-    local storage (the build cache stays)."""
+    What is left of it runs at normal priority from here. At the end the session's tags are
+    removed and their images stay as the build cache: the next session on this machine builds
+    its runtime stage from it in seconds. (`podman rmi` deleted the GBs of the runtime stage:
+    half a minute at the end of every session, and the next one built it again.)"""
     if image_build is None:
         pytest.skip(f"container tier skipped: {', '.join(missing_tools())} not installed "
                     "(scripts/test.sh installs them with apt when it runs as root)")
@@ -248,4 +250,4 @@ def built(image_build, registry):
                             capture_output=True, text=True)
     ours = [ref for ref in listed.stdout.split() if ref.startswith(f"{registry}/")]
     if ours:
-        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True)
+        subprocess.run(["podman", "untag", *ours], capture_output=True)
