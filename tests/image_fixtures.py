@@ -249,5 +249,5 @@ def built(image_build, registry):
     listed = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
                             capture_output=True, text=True)
     ours = [ref for ref in listed.stdout.split() if ref.startswith(f"{registry}/")]
-    if ours:
-        subprocess.run(["podman", "untag", *ours], capture_output=True)
+    for ref in ours:  # `podman untag IMAGE NAME...` would read the rest as names of the first
+        subprocess.run(["podman", "untag", ref], capture_output=True)

@@ -70,10 +70,14 @@ def trained(method_runs, name: str) -> tuple[dict, Path]:
     return summary, run_dir
 
 
+@pytest.mark.long
 def test_freeze_with_layerwise_rates_exports_the_whole_model(method_runs, tiny_model):
     """The embeddings (and the head tied to them) stay frozen while block 0 trains at half the
     rate of block 1 and the final norm at 5x: the whole model is exported, every trained part
-    changed and the frozen ones exactly as they were. (`full` runs in test_task_runs.py.)"""
+    changed and the frozen ones exactly as they were. (`full` runs in test_task_runs.py.)
+
+    Long (2.5 to 4 minutes, in its set-up): the three method runs all three tests read, each a
+    Ray Train run of 2 workers with its own start-up."""
     summary, run_dir = trained(method_runs, "freeze")
     assert 0 < summary["trainable_params"] < summary["total_params"]
     assert not (run_dir / "model" / "adapter_config.json").exists()

@@ -107,9 +107,13 @@ def task_runs(ray_head, tiny_model, tiny_bert, tiny_bart, package_tags, cli,
     return dict(zip(jobs, results))
 
 
+@pytest.mark.long
 def test_sequence_classification(task_runs):
     """A classifier head on the tiny GPT-2, LoRA, per-slice metrics, a test split, merged
-    export."""
+    export.
+
+    Long (2.5 to 4 minutes, in its set-up): the four task runs all four tests read, each a Ray
+    Train run of 2 workers with its own start-up."""
     summary, run_dir = finished(task_runs["seq_classification"])
     before, after = summary["eval_before"], summary["eval_after"]
     print(f"\nseq_classification: eval loss {before['eval_loss']:.3f} -> "
