@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh
-.venv/bin/pip install -q -e '.[all]'
+# --use-pep517: seqeval ships only an sdist, and the pip that Debian's venv starts with (23.0)
+# would take the legacy setup.py path, which fails.
+.venv/bin/pip install -q --use-pep517 -e '.[all]'
 .venv/bin/python examples/build_tiny_model.py
 .venv/bin/launch submit examples/quickstart.yaml --follow
 .venv/bin/launch results
