@@ -14,7 +14,8 @@ if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "note: $(echo $missing) not installed and not root: the image tests will skip" >&2
+    echo "note: $(echo $missing) not installed and not root: the tests that need them" \
+      "skip (image, two-node) or fail (DeepSpeed ops without python3-dev)" >&2
   fi
 fi
 bash scripts/venv.sh
