@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs.imports import importing
 from jobs.pbt import Segment
 from jobs.storage import RunStorage
 from launcher.contract import CHECKPOINTS, METRICS, MODEL, RunLayout, log_line
@@ -196,7 +197,8 @@ class Export:
 def train_worker(config: dict) -> dict:
     """One Ray Train worker: set up, train, evaluate, export, summarise; its folder removed
     however it ends."""
-    worker = set_up(config)
+    with importing():
+        worker = set_up(config)
     try:
         trainer = worker.fit.trainer
         resume_training(trainer, worker.start, worker.segment and worker.segment.stop_at)
