@@ -7,16 +7,13 @@ the job's S3 settings). The tasks (jobs.tasks) turn the rows into model inputs.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.cleaning import clean
+from jobs.s3_cache import FetchError, fetch
 from launcher.spec.data import DataSpec, Task
 
 if TYPE_CHECKING:
@@ -73,7 +70,12 @@ def load_rows(data: DataSpec) -> Dataset:
 
     if data.location == "hub":
         return _load_hub(data)
-    path = _fetch(data.path) if data.location == "s3" else Path(data.path)
+    path = Path(data.path)
+    if data.location == "s3":
+        try:
+            path = fetch(data.path)
+        except FetchError as err:
+            raise DataError(str(err)) from err
     if path.is_dir():
         try:
             saved = datasets.load_from_disk(str(path))
@@ -106,47 +108,6 @@ def _load_hub(data: DataSpec):
                    "folder or s3://" if datasets.config.HF_HUB_OFFLINE else "")
         raise DataError(f"cannot load hub dataset `{data.path}`: "
                         f"{_root_cause(err)}{offline}") from err
-
-
-def _fetch(uri: str) -> Path:
-    """Copy an s3:// file or folder to a local cache once per version, and return its path.
-
-    The workers on a node share one copy: each writes aside and renames into place, and a
-    changed object (size or modification time) gets a new copy.
-    """
-    import pyarrow.fs
-
-    from jobs.storage import s3_filesystem  # the job's S3 settings, as its results use
-
-    filesystem, key = s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
-    try:
-        info = filesystem.get_file_info(key)
-        if info.type == pyarrow.fs.FileType.NotFound:
-            raise DataError(f"no object or folder at {uri}")
-        listed = (filesystem.get_file_info(pyarrow.fs.FileSelector(key, recursive=True))
-                  if info.type == pyarrow.fs.FileType.Directory else [info])
-        files = [f for f in listed if f.type == pyarrow.fs.FileType.File]
-        version = hashlib.sha256(repr(sorted((f.path, f.size, f.mtime_ns) for f in files))
-                                 .encode()).hexdigest()[:16]
-        cache = Path(tempfile.gettempdir()) / "launch-data" / version
-        if not cache.exists():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(dir=cache.parent))
-            try:
-                for file in files:  # S3 has no folders to copy: make each file's parent here
-                    target = scratch / Path(key).name / Path(file.path).relative_to(key)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    pyarrow.fs.copy_files(file.path, str(target), source_filesystem=filesystem,
-                                          destination_filesystem=pyarrow.fs.LocalFileSystem())
-                os.rename(scratch, cache)
-            except OSError:
-                if not cache.exists():  # not a race lost to another worker's copy
-                    raise
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)  # left by a failure or a lost race
-        return cache / Path(key).name
-    except OSError as err:  # pyarrow's S3 errors: endpoint, credentials, permissions
-        raise DataError(f"cannot read {uri}: {str(err).splitlines()[0]}") from err
 
 
 def _split(rows, data: DataSpec, stratify_by: str | None, seed: int):

@@ -1,4 +1,5 @@
-"""Load the base model and tokenizer (hub name or local folder, one code path) and apply the method.
+"""Load the base model and tokenizer (hub name, local folder or s3:// folder, one code path)
+and apply the method.
 
 The task picks the model class (a causal LM, a classifier, an encoder-decoder...);
 classifiers get their class names in the config, so the exported model carries them.
@@ -6,6 +7,7 @@ classifiers get their class names in the config, so the exported model carries t
 
 from __future__ import annotations
 
+from jobs.s3_cache import FetchError, fetch
 from jobs.tasks import Task
 from jobs.tasks.chat import use_chat_template
 from launcher.spec.data import DataSpec
@@ -17,14 +19,41 @@ class ModelSourceError(Exception):
     """The model cannot be loaded from where the job runs."""
 
 
-def check_hub_model(spec: ModelSpec) -> None:
-    """A hub model must be in the hub cache or on a hub that answers: asked once, before any
-    worker waits on a download (transformers retries an unreachable hub for about a minute)."""
-    from launcher.hub import hub_model
+def check_model_source(spec: ModelSpec) -> None:
+    """The model can be had from where the job runs: a hub model in the hub cache or on a hub
+    that answers (transformers retries an unreachable hub for about a minute), an s3:// folder
+    holding a config. Asked once, before any worker waits on it."""
+    if spec.location == "hub":
+        from launcher.hub import hub_model
 
-    found = hub_model(spec.name_or_path)
-    if not found.ok:
-        raise ModelSourceError(f"model `{spec.name_or_path}`: {found.detail} -> {found.fix}")
+        found = hub_model(spec.name_or_path)
+        if not found.ok:
+            raise ModelSourceError(f"model `{spec.name_or_path}`: {found.detail} -> {found.fix}")
+    elif spec.location == "s3":
+        import pyarrow.fs
+
+        from jobs.storage import s3_filesystem
+
+        config = f"{spec.name_or_path.removeprefix('s3://').rstrip('/')}/config.json"
+        try:
+            found = s3_filesystem().get_file_info(config).type == pyarrow.fs.FileType.File
+        except OSError as err:
+            raise ModelSourceError(f"model {spec.name_or_path}: cannot read it: "
+                                   f"{str(err).splitlines()[0]}") from err
+        if not found:
+            raise ModelSourceError(f"model {spec.name_or_path}: no config.json there; upload "
+                                   "a folder saved with save_pretrained")
+
+
+def model_path(spec: ModelSpec) -> str:
+    """What from_pretrained reads: a hub name or local folder as it is, an s3:// folder copied
+    to this node's disk first (once per version, shared by the node's workers)."""
+    if spec.location != "s3":
+        return spec.name_or_path
+    try:
+        return str(fetch(spec.name_or_path))
+    except FetchError as err:
+        raise ModelSourceError(f"model.name_or_path: {err}") from err
 
 
 def load_tokenizer(spec: ModelSpec, data: DataSpec | None = None):
@@ -32,7 +61,7 @@ def load_tokenizer(spec: ModelSpec, data: DataSpec | None = None):
     chat template that renders them (saved with the tokenizer, so the exported model has it)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(spec.name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path(spec))
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers have no pad token
         tokenizer.pad_token = tokenizer.eos_token
     if data is not None and data.messages_field:
@@ -53,7 +82,7 @@ def load_base_model(spec: ModelSpec, task: Task, tokenizer, labels: list[str] | 
         extra = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                  "label2id": {name: i for i, name in enumerate(labels)},
                  "ignore_mismatched_sizes": True}
-    model = auto_class.from_pretrained(path or spec.name_or_path, **extra, **load_kwargs)
+    model = auto_class.from_pretrained(path or model_path(spec), **extra, **load_kwargs)
     if model.config.pad_token_id is None:  # classifiers find each row's last token by it
         model.config.pad_token_id = tokenizer.pad_token_id
     return model

@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
+from jobs.imports import importing
 from jobs.storage import RunStorage
 from launcher.contract import SPEC, RunLayout, RunSummary, log_line
 from launcher.spec.models import JobSpec
@@ -93,18 +93,19 @@ def _record_stopped(storage: RunStorage) -> int:
 
 
 def run(spec: JobSpec, storage: RunStorage) -> dict:
-    import ray
+    with importing():
+        import ray
+        import ray.train.torch  # noqa: F401  (what train() and a sweep's trials run)
 
-    from jobs.data import load_splits
-    from jobs.export import plot_eval_metrics, plot_losses, read_metrics
-    from jobs.train import train
+        from jobs.data import load_splits
+        from jobs.export import plot_eval_metrics, plot_losses, read_metrics
+        from jobs.train import train
 
     # Check the model's source and read the data here first: a hub that does not answer or a
     # bad file fails the job in seconds with a clear reason, before any worker starts.
-    if not Path(spec.model.name_or_path).is_absolute():  # a hub name
-        from jobs.model import check_hub_model
+    from jobs.model import check_model_source
 
-        check_hub_model(spec.model)
+    check_model_source(spec.model)
     report = load_splits(spec.data, spec.task, spec.training.seed).report
     if spec.data.messages_field:  # and chat rows need a chat template that renders
         from jobs.model import load_tokenizer

@@ -192,12 +192,24 @@ def image_ray(image_version: str | None) -> Check:
 
 def model_source(spec: JobSpec) -> Check:
     """Where the job will load the model from, checked from where it trains: a local folder
-    (validation found its config.json), or a hub name in the hub cache here or on a hub this
-    machine reaches; a cluster elsewhere checks a hub name itself when the run starts."""
+    (validation found its config.json), an s3:// folder holding a config.json, or a hub name
+    in the hub cache here or on a hub this machine reaches; a cluster elsewhere checks a hub
+    name itself when the run starts."""
     name = spec.model.name_or_path
     check = f"model {name}"
-    if Path(name).is_absolute():
+    if spec.model.location == "local":
         return Check(check, True, "a local folder with config.json")
+    if spec.model.location == "s3":
+        from launcher.storage import storage_for
+
+        config = f"{name.rstrip('/')}/config.json"
+
+        def config_is_there() -> None:
+            if not storage_for(spec.storage).exists(config):
+                raise LaunchError(f"no {config}")
+
+        return attempt(check, config_is_there, "an s3:// folder with config.json",
+                       "upload the folder save_pretrained wrote, or fix model.name_or_path")
     if not spec.target.capabilities.trains_here:
         return Check(check, True, f"a hub name: the cluster at {spec.target.where} downloads "
                      "it when the run starts (checked there, not here)")

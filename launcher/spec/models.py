@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -35,10 +36,18 @@ class ModelSpec(Section):
 
     name_or_path: str = Field(
         min_length=1,
-        description="Hugging Face hub name (e.g. `gpt2`) or a local directory holding the "
-        "model config, weights and tokenizer. Relative paths are resolved against the job "
-        "file's folder.",
+        description="Hugging Face hub name (e.g. `gpt2`), or a folder holding the model "
+        "config, weights and tokenizer (as `save_pretrained` writes it): local, or "
+        "`s3://bucket/key` on the storage section's store (each node copies it to its disk "
+        "once). Relative paths are resolved against the job file's folder.",
     )
+
+    @property
+    def location(self) -> Literal["local", "s3", "hub"]:
+        """Where the job loads it from, once launch has made local paths absolute."""
+        if self.name_or_path.startswith("s3://"):
+            return "s3"
+        return "local" if Path(self.name_or_path).is_absolute() else "hub"
 
 
 class EarlyStoppingSpec(Section):

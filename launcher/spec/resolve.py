@@ -25,8 +25,11 @@ def resolve(spec: JobSpec, base: Path) -> tuple[JobSpec, list[tuple[Loc, str]]]:
 
     model = spec.model.name_or_path
     model_dir = (base / Path(model).expanduser()).resolve()
+    if model.startswith("s3://"):
+        if not spec.storage.is_s3:
+            problems.append((("model", "name_or_path"), _not_on_the_store("an s3:// model")))
     # Hub ids look like `gpt2` or `org/model`; an existing folder or an explicit path is local.
-    if model_dir.exists() or model.startswith((".", "/", "~")):
+    elif model_dir.exists() or model.startswith((".", "/", "~")):
         if not (model_dir / "config.json").is_file():
             problems.append((("model", "name_or_path"), f"{model_dir} is not a model directory "
                              "(no config.json); give a hub name or a saved model folder"))
@@ -59,10 +62,11 @@ def _out_of_reach(spec: JobSpec) -> list[tuple[Loc, str]]:
     if spec.data.location == "local":
         problems.append((("data", "path"), f"{spec.data.path}: {where}; upload the data to "
                          "s3:// on the storage section's store, or name a hub dataset"))
-    if Path(spec.model.name_or_path).is_absolute():
+    if spec.model.location == "local":
         problems.append((("model", "name_or_path"), f"{spec.model.name_or_path}: {where}; "
-                         "name a hub model, or run from an image that carries the folder "
-                         "(target kind kubernetes)"))
+                         "upload the folder to s3:// on the storage section's store, name a "
+                         "hub model, or run from an image that carries it (target kind "
+                         "kubernetes)"))
     return problems
 
 
@@ -90,9 +94,7 @@ def _resolve_data(spec: JobSpec,
                          "is a path"))
     if data.path.startswith("s3://"):
         if not spec.storage.is_s3:
-            problems.append((("data", "path"), "s3:// data is read with the storage "
-                             "section's S3 settings and credentials: set storage.uri to "
-                             "s3://… on the same store"))
+            problems.append((("data", "path"), _not_on_the_store("s3:// data")))
         elif Path(data.path).suffix not in ("", *DATA_SUFFIXES):
             problems.append((("data", "path"), _unsupported(Path(data.path).suffix)))
         return data, sample, problems
@@ -107,6 +109,11 @@ def _resolve_data(spec: JobSpec,
         sample = read_sample(local)
         problems += _check_columns(local.name, sample, fields)
     return data.model_copy(update={"path": str(local)}), sample, problems
+
+
+def _not_on_the_store(what: str) -> str:
+    return (f"{what} is read with the storage section's S3 settings and credentials: set "
+            "storage.uri to s3://… on the same store")
 
 
 def _unsupported(suffix: str) -> str:

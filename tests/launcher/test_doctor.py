@@ -234,6 +234,21 @@ def test_a_hub_model_is_checked_from_where_the_job_trains(ray_head, job, cli):
     assert model["ok"] and "downloads it when the run starts" in model["detail"], model
 
 
+def test_an_s3_model_folder_is_checked_for_its_config(ray_head, s3_store, job, cli):
+    """The job copies an s3:// model to each node: doctor asks the store for its config.json."""
+    s3_store.client().put_object(Bucket=s3_store.bucket, Key="doctor-model/tiny/config.json",
+                                 Body=b"{}")
+    storage = {"uri": f"s3://{s3_store.bucket}/doctor", "endpoint_url": s3_store.endpoint}
+    for folder, ok in (("tiny", True), ("nope", False)):
+        uri = f"s3://{s3_store.bucket}/doctor-model/{folder}"
+        result = cli("doctor", job({"model": {"name_or_path": uri}, "storage": storage,
+                                    "target": {"address": ray_head.address}}), "-o", "json")
+        model = _checks(result)["model"]
+        assert model["ok"] is ok and result.returncode == (0 if ok else 1), result.stdout
+        assert model["detail"] == ("an s3:// folder with config.json" if ok
+                                   else f"no {uri}/config.json")
+
+
 def test_without_a_job_file_it_checks_this_machine_and_the_default_head(ray_head, cli):
     result = cli("doctor")  # LAUNCH_RAY_ADDRESS points at the session's head
     assert result.returncode == 0, result.stdout + result.stderr

@@ -125,11 +125,12 @@ def test_a_cluster_elsewhere_is_given_nothing_it_cannot_read(tmp_path, cli):
     result = cli("validate", remote)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"model.name_or_path: {model}: the Ray cluster at http://10.0.0.5:8265 cannot " \
-        "read this machine's files; name a hub model" in result.stderr
+        "read this machine's files; upload the folder to s3://" in result.stderr
 
-    spec["model"]["name_or_path"] = "gpt2"
-    remote.write_text(yaml.safe_dump(spec, sort_keys=False))
-    assert cli("validate", remote).returncode == 0
+    for model in ("gpt2", "s3://bucket/models/tiny"):
+        spec["model"]["name_or_path"] = model
+        remote.write_text(yaml.safe_dump(spec, sort_keys=False))
+        assert cli("validate", remote).returncode == 0, (model, cli("validate", remote).stderr)
     shared = job(tmp_path, {**elsewhere, "shared_filesystem": True})
     assert cli("validate", shared).returncode == 0, cli("validate", shared).stderr
 

@@ -57,6 +57,8 @@ CASES = [
      "must contain `{prompt}`"),
     ("missing-model-dir", VALID.replace("gpt2", "./no-such-model"), "name_or_path",
      "not a model directory"),
+    ("s3-model-needs-s3-storage", VALID.replace("gpt2", "s3://bucket/models/tiny"),
+     "name_or_path", "an s3:// model is read with the storage section's S3 settings"),
     ("missing-required-section", VALID.replace("model:\n  name_or_path: gpt2\n", ""),
      "name: spec-test", "required key is missing"),
     ("bad-name", VALID.replace("spec-test", "My Job"), "name: My Job", "lowercase letters"),
