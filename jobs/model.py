@@ -94,4 +94,8 @@ def load_model(spec: ModelSpec, method: MethodSpec, task: Task, tokenizer,
     from jobs.methods import apply_method, model_load_kwargs
 
     model = load_base_model(spec, task, tokenizer, labels, **model_load_kwargs(method))
-    return apply_method(model, method, task.peft_task_type)
+    model = apply_method(model, method, task.peft_task_type)
+    # A saved adapter names its base: as the job named it, not by a node's copy of it.
+    for config in getattr(model, "peft_config", {}).values():
+        config.base_model_name_or_path = spec.name_or_path
+    return model

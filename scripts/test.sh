@@ -20,18 +20,22 @@ if [ -n "$missing" ]; then
 fi
 bash scripts/venv.sh
 # uv installs the same pinned set as pip in a fraction of the time (pip: 165 s here). It reads
-# no pip.conf, so the machine's pip settings (local wheels, constraints) are passed on, and like
-# pip it picks the best match across all indexes. Like pip it compiles the bytecode: these
-# machines set PYTHONDONTWRITEBYTECODE, so without it every Ray worker compiles torch's source.
+# no pip.conf, so the machine's pip settings (local wheels, constraints) are passed on as uv's
+# own variables, which the test that makes a client-only venv uses too; like pip it picks the
+# best match across all indexes. Like pip it compiles the bytecode: these machines set
+# PYTHONDONTWRITEBYTECODE, so without it every Ray worker compiles torch's source.
 .venv/bin/pip install -q uv==0.13.9
-uv_args=(--python .venv/bin/python --index-strategy unsafe-best-match)
+export UV_INDEX_STRATEGY=unsafe-best-match
 while IFS= read -r setting; do
-  key=${setting%%=*} value=${setting#*=}
-  case $key in global.index-url|global.extra-index-url|global.find-links|global.constraint)
-    for item in ${value//\'/}; do uv_args+=("--${key#global.}" "$item"); done ;;
+  key=${setting%%=*} value=${setting#*=} && value=${value//\'/}
+  case $key in
+    global.index-url) export UV_INDEX_URL=$value ;;
+    global.extra-index-url) export UV_EXTRA_INDEX_URL=$value ;;  # space-separated, as pip's
+    global.find-links) export UV_FIND_LINKS=${value// /,} ;;  # comma-separated
+    global.constraint) export UV_CONSTRAINT=$value ;;  # space-separated
   esac
 done < <(.venv/bin/pip config list)
-.venv/bin/uv pip install -q --compile-bytecode "${uv_args[@]}" -e '.[all,test]'
+.venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python -e '.[all,test]'
 .venv/bin/ruff check .
 status=0
 .venv/bin/python -m pytest -v --durations=15 tests "$@" || status=$?

@@ -31,7 +31,8 @@ from support.project import EXAMPLES, LAUNCH, ROOT
 CACHE = Path(os.environ.get("LAUNCH_TEST_CACHE", "~/.cache/launch-tests")).expanduser()
 # Python and a C++ compiler, as in the Ray images: DeepSpeed JIT-builds its CPU ops.
 BASE_IMAGE = "localhost/launch-test-base:bookworm-gxx"
-IMAGE_TESTS = "test_image.py"
+# The tests that need the job image: they run last, when the build is done.
+IMAGE_TESTS = ("test_image.py", "test_remote_cluster.py")
 TOOLS = ("buildah", "podman", "docker-registry", "debootstrap", "runc")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # The background build runs at the lowest priority that still makes progress on a busy
@@ -164,13 +165,13 @@ def promote_low_priority_descendants() -> None:
 
 
 def image_tests_selected(session) -> bool:
-    return any(Path(str(item.path)).name == IMAGE_TESTS for item in session.items)
+    return any(Path(str(item.path)).name in IMAGE_TESTS for item in session.items)
 
 
 def pytest_collection_modifyitems(items):
     """The image tests run last: their set-up has the whole session to build in the
     background (image_build) while the training tests run."""
-    items.sort(key=lambda item: Path(str(item.path)).name == IMAGE_TESTS)
+    items.sort(key=lambda item: Path(str(item.path)).name in IMAGE_TESTS)
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def assert_adapter_generates(model_dir: Path) -> None:
-    """The adapter loads onto its base, changes its output, and generates text."""
+def assert_adapter_generates(model_dir: Path, base: Path | None = None) -> None:
+    """The adapter loads onto its base (the one its config names, or the folder `base`),
+    changes its output, and generates text."""
     import torch
-    from peft import AutoPeftModelForCausalLM
-    from transformers import AutoTokenizer
+    from peft import AutoPeftModelForCausalLM, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     assert (model_dir / "adapter_config.json").is_file()
-    model = AutoPeftModelForCausalLM.from_pretrained(model_dir)
+    if base is None:
+        model = AutoPeftModelForCausalLM.from_pretrained(model_dir)
+    else:
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     prompt = "Describe the Debian package vim: Vi IMproved - enhanced vi editor\nDescription: "
     inputs = tokenizer(prompt, return_tensors="pt")
