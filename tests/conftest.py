@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from support import deepspeed_ops
-from support.ports import free_port
-from support.project import EXAMPLES, LAUNCH, ROOT, write_quickstart
-from support.seaweedfs import SeaweedFS
+from tests.support import deepspeed_ops
+from tests.support.ports import free_port
+from tests.support.project import EXAMPLES, LAUNCH, ROOT, write_quickstart
+from tests.support.seaweedfs import SeaweedFS
 
 # Tests talk only to servers on 127.0.0.1: no AWS SDK may probe cloud instance metadata, and
 # the Hugging Face hub is a port where nothing listens (the Ray head and its jobs inherit it).
@@ -31,7 +31,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 # and the image build run beside the unit tests, and two OpenMP threads sharing a core with them
 # stall each other: the tiny model took 63 s to build with two threads, 34 s with one.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-pytest_plugins = ["image_fixtures", "task_models"]
+pytest_plugins = ["tests.support.image_fixtures", "tests.support.task_models"]
 
 
 # The suite's time budget (CONTRIBUTING.md: Tests): a test over BUDGET_S carries

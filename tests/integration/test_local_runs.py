@@ -14,10 +14,9 @@ from launcher.contract import RunLayout
 from launcher.errors import LaunchError
 from launcher.spec.load import load_spec
 from launcher.targets import make_target
-
-from support.exported_models import assert_adapter_generates
-from support.polling import wait_for
-from support.project import (
+from tests.support.exported_models import assert_adapter_generates
+from tests.support.polling import wait_for
+from tests.support.project import (
     launch_reporting_ray,
     submitted_results,
     submitted_run_id,

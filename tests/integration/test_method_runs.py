@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from support.project import EXAMPLES, submitted_results, write_quickstart
+from tests.support.project import EXAMPLES, submitted_results, write_quickstart
 
 pytestmark = pytest.mark.integration
 ROWS = 400  # of the quickstart's data: 40 validation rows keep evaluation quick

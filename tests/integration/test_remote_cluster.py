@@ -2,12 +2,12 @@
 
 Two hosts of their own (network namespaces, tests/support/namespaces.py): in the first a
 SeaweedFS and a Ray head, in the second a Ray worker node. Head and worker run in podman
-containers of the job image `launch build` made (image_fixtures: its own root filesystem and
-Python, the training stack inside); the client is a venv with launch's base install only (no
-torch), run inside the first namespace. The model, the data and the results all live on S3:
-nothing the containers read comes from the client's disk, and the client's folders do not
-exist inside them. The two Ray Train workers land on different nodes (STRICT_SPREAD) and
-train under ZeRO-3 over gloo across the link.
+containers of the job image `launch build` made (tests/support/image_fixtures.py): their own
+root filesystem and Python, the training stack inside. The client is a venv with launch's
+base install only (no torch), run inside the first namespace. The model, the data and the
+results all live on S3: nothing the containers read comes from the client's disk, and the
+client's folders do not exist inside them. The two Ray Train workers land on different nodes
+(STRICT_SPREAD) and train under ZeRO-3 over gloo across the link.
 
 Runs after the image build, with the image tests (image_fixtures orders them last).
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.exported_models import assert_adapter_generates
-from support.namespaces import (
+from tests.support.exported_models import assert_adapter_generates
+from tests.support.namespaces import (
     HEAD_IP,
     WORKER_IP,
     Namespaces,
@@ -36,7 +36,7 @@ from support.namespaces import (
     run_inside,
     start_store,
 )
-from support.project import EXAMPLES, ROOT, submitted_run_id
+from tests.support.project import EXAMPLES, ROOT, submitted_run_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from support.polling import wait_for
-from support.project import submitted_run_id, write_quickstart
+from tests.support.polling import wait_for
+from tests.support.project import submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 

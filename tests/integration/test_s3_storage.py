@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from support.ports import free_port
-from support.project import submitted_results_uri, submitted_run_id, write_quickstart
+from tests.support.ports import free_port
+from tests.support.project import submitted_results_uri, submitted_run_id, write_quickstart
 
 pytestmark = pytest.mark.integration
 

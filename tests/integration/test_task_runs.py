@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.project import EXAMPLES, submitted_results
+from tests.support.project import EXAMPLES, submitted_results
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,7 @@ from launcher.spec.load import merge_overrides
 from launcher.spec.models import StorageSpec
 from launcher.storage import storage_for
 from launcher.sweep_results import sweep_table
-
-from support.project import EXAMPLES, submitted_results, submitted_run_id
+from tests.support.project import EXAMPLES, submitted_results, submitted_run_id
 
 pytestmark = pytest.mark.integration
 

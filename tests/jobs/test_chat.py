@@ -14,8 +14,7 @@ from jobs.model import load_tokenizer
 from jobs.tasks import IGNORE_INDEX, encode, task_for
 from launcher.spec.data import DataSpec
 from launcher.spec.models import JobSpec, ModelSpec
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 CHAT = EXAMPLES / "data" / "debian_chat.jsonl"
 EXAMPLE = yaml.safe_load((EXAMPLES / "chat.yaml").read_text())

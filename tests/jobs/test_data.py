@@ -14,8 +14,7 @@ import pytest
 
 from jobs.data import DataError, load_rows, load_splits
 from launcher.spec.models import DataSpec
-
-from support.project import EXAMPLES, ROOT
+from tests.support.project import EXAMPLES, ROOT
 
 DATA = str(EXAMPLES / "data" / "debian_describe.jsonl")
 DEBIAN_ROWS = [json.loads(line) for line in Path(DATA).read_text(encoding="utf-8").splitlines()]

@@ -21,8 +21,7 @@ from jobs.tasks import task_for
 from jobs.trainer import trainer_class
 from launcher.spec.method import MethodSpec
 from launcher.spec.models import JobSpec
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 LR = 1e-3
 
@@ -240,7 +239,7 @@ def test_qlora_without_cuda_fails_with_a_clear_message():
 def test_deepspeed_zero_keeps_the_learning_rates(tiny_model, stage):
     """The HF Trainer hands our optimizer to deepspeed.initialize; ZeRO keeps its groups."""
     spec = {"type": "full", "head_lr_multiplier": 10, "layer_lr_decay": 0.5}
-    script = Path(__file__).with_name("deepspeed_lrs.py")
+    script = Path(__file__).parents[1] / "support" / "deepspeed_lrs.py"
     result = subprocess.run([sys.executable, str(script), str(tiny_model), str(stage),
                              json.dumps(spec)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

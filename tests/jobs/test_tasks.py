@@ -9,8 +9,7 @@ import pytest
 from jobs.data import DataError
 from jobs.tasks import IGNORE_INDEX, encode, label_names, task_for
 from launcher.spec.data import DataSpec
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 SECTIONS = EXAMPLES / "data" / "debian_sections.jsonl"
 SYNOPSES = EXAMPLES / "data" / "debian_synopsis.jsonl"

@@ -8,8 +8,7 @@ import torch
 
 from jobs.train import build, resume_training
 from launcher.spec.load import load_spec, merge_overrides
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 
 def _trainer(write_job, tiny_model, out, overrides: dict | None = None):

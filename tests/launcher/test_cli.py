@@ -108,7 +108,7 @@ def test_unknown_run_id_is_a_one_line_error(cli, launch_home):
 
 
 def test_reference_is_generated_from_the_schema(cli):
-    from support.project import ROOT
+    from tests.support.project import ROOT
 
     page = (ROOT / "docs" / "reference.md").read_text()
     start, end = "<!-- reference:start -->\n", "<!-- reference:end -->"

@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from support.ports import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from launcher.spec.load import load_spec
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 TINY = "./models/tiny-gpt2"
 

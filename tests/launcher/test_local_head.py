@@ -14,8 +14,7 @@ import psutil
 import pytest
 
 from launcher.ray_dashboard import probe
-
-from support.ports import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "caller-secret-0123456789"

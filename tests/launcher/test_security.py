@@ -15,11 +15,10 @@ from launcher import runs
 from launcher.errors import LaunchError
 from launcher.image.registry import Registry
 from launcher.ray_dashboard import probe
-
-from support.ports import free_port
-from support.project import submitted_run_id
-from support.redirecting_registry import BLOB, PASSWORD, USER, RedirectingRegistry, Storage
-from support.s3_listing import CraftedBucket
+from tests.support.ports import free_port
+from tests.support.project import submitted_run_id
+from tests.support.redirecting_registry import BLOB, PASSWORD, USER, RedirectingRegistry, Storage
+from tests.support.s3_listing import CraftedBucket
 
 RUN = "sec-20261206-120000-abcdef"
 

@@ -6,8 +6,8 @@ On a fresh machine each takes about a minute of one core. conftest starts this m
 background when a session has integration tests and runs the unit tests first, which leave a
 core mostly idle; a run that needs an op before it is done waits on torch's build lock, then
 loads the finished op. It keeps normal priority: unit tests wait on it too, and the image build
-beside it yields (tests/image_fixtures.py). Run as `python -m support.deepspeed_ops` (tests/ on
-sys.path)."""
+beside it yields (tests/support/image_fixtures.py). Run as `python -m tests.support.deepspeed_ops`
+from the project's root."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ BUILDERS = ("ShareMemCommBuilder", "CPUAdamBuilder")
 def start_building(log: Path) -> subprocess.Popen:
     """Build the ops in a background process that writes its output to `log`."""
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "support.deepspeed_ops"],
-                                cwd=Path(__file__).parents[1], stdout=out,
+        return subprocess.Popen([sys.executable, "-m", "tests.support.deepspeed_ops"],
+                                cwd=Path(__file__).parents[2], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from http.server import BaseHTTPRequestHandler
 
-from support.loopback_http import LoopbackHTTP
+from tests.support.loopback_http import LoopbackHTTP
 
 USER, PASSWORD = "pusher", "registry-secret-0123"
 BLOB = b"layer bytes"

@@ -24,10 +24,9 @@ from launcher.image.recipe import Recipe
 from launcher.image.registry import OCI_MANIFEST, Registry, sha256_digest
 from launcher.kube import names
 from launcher.spec.load import load_spec
-
-from kube_checks import SAMPLES, rayjob_validator, schema_errors
-from support.kube_api import KubeAPIStandIn
-from support.project import EXAMPLES, ROOT
+from tests.support.kube_api import KubeAPIStandIn
+from tests.support.kube_checks import SAMPLES, rayjob_validator, schema_errors
+from tests.support.project import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.integration
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest

@@ -15,8 +15,12 @@ from launcher.kube import names
 from launcher.kube.render import manifests_yaml, render_manifests, render_rayjob
 from launcher.spec.load import merge_overrides
 from launcher.spec.models import JobSpec
-
-from kube_checks import GOLDEN, kubernetes_validate_strict, rayjob_validator, schema_errors
+from tests.support.kube_checks import (
+    GOLDEN,
+    kubernetes_validate_strict,
+    rayjob_validator,
+    schema_errors,
+)
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 

@@ -9,8 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from launcher.kube.status import job_info, pod_problem
-
-from kube_checks import SAMPLES, kubernetes_validate_strict, rayjob_validator, schema_errors
+from tests.support.kube_checks import (
+    SAMPLES,
+    kubernetes_validate_strict,
+    rayjob_validator,
+    schema_errors,
+)
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 GRACE_S = 180

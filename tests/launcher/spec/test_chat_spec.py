@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 CHAT = EXAMPLES / "data" / "debian_chat.jsonl"
 TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"

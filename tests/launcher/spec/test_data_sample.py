@@ -8,8 +8,7 @@ import json
 import pytest
 
 from launcher.spec.data_sample import SAMPLE_ROWS, read_sample
-
-from support.project import EXAMPLES
+from tests.support.project import EXAMPLES
 
 BASE = """\
 name: sample-test

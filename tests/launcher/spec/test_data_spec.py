@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 DATA = EXAMPLES / "data" / "debian_describe.jsonl"
 VALID = f"""\

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 DATA = EXAMPLES / "data" / "debian_describe.jsonl"
 BASE = f"""\

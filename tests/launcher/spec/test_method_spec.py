@@ -7,9 +7,8 @@ import pytest
 
 from launcher.spec.load import load_spec
 from launcher.spec.method import FreezeSpec, IA3Spec, LoraSpec, PromptTuningSpec, QLoraSpec
-
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 JOB = f"""\
 name: method-test

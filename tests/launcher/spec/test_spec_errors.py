@@ -7,9 +7,8 @@ import os
 import pytest
 
 from bench.hostile_job_files import HOSTILE
-
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 DATA = EXAMPLES / "data" / "debian_describe.jsonl"
 VALID = f"""\

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 SECTIONS = EXAMPLES / "data" / "debian_sections.jsonl"
 SYNOPSES = EXAMPLES / "data" / "debian_synopsis.jsonl"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from launcher.spec.load import load_spec
-
-from located import assert_one_located_line
-from support.project import EXAMPLES
+from tests.support.located import assert_one_located_line
+from tests.support.project import EXAMPLES
 
 JOB = f"""\
 name: sweep-test

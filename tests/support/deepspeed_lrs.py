@@ -3,7 +3,7 @@ a method, and print the learning rate of each of the ZeRO optimizer's parameter 
 JSON. Run as a script by test_methods.py: DeepSpeed's process group must not leak into the
 test process.
 
-    python tests/jobs/deepspeed_lrs.py MODEL_DIR STAGE METHOD_JSON
+    python tests/support/deepspeed_lrs.py MODEL_DIR STAGE METHOD_JSON
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ import psutil
 import pytest
 import yaml
 
-from support.ports import free_port
-from support.project import EXAMPLES, LAUNCH, ROOT
+from tests.support.ports import free_port
+from tests.support.project import EXAMPLES, LAUNCH, ROOT
 
 CACHE = Path(os.environ.get("LAUNCH_TEST_CACHE", "~/.cache/launch-tests")).expanduser()
 # Python and a C++ compiler, as in the Ray images: DeepSpeed JIT-builds its CPU ops.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.project import ROOT
+from tests.support.project import ROOT
 
 CRDS = ROOT.parent / "shared" / "kuberay-crds"
 
@@ -62,5 +62,6 @@ def kubernetes_validate_strict(document: dict) -> None:
     kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
 
 
-SAMPLES = Path(__file__).parent / "samples"
-GOLDEN = Path(__file__).parent / "golden"
+KUBE_TESTS = Path(__file__).resolve().parents[1] / "launcher" / "kube"
+SAMPLES = KUBE_TESTS / "samples"
+GOLDEN = KUBE_TESTS / "golden"
