@@ -138,7 +138,7 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
         return Check(name, False, f"answered HTTP {status}: not a Ray dashboard?",
                      "point target.address at the Ray dashboard (port 8265 by default)")
     head = ray_dashboard.ray_version(address, headers) or "unknown"
-    ours = _installed("ray") or "not installed"
+    ours = installed_version("ray") or "not installed"
     versions = {"client": ours, **({"image": image_version} if image_version else {})}
     mismatched = {who: v for who, v in versions.items() if v != head}
     found = ", ".join(f"{who} {v}" for who, v in versions.items())
@@ -184,7 +184,7 @@ def cluster_room(address: str, spec: JobSpec | None) -> Check:
 
 def image_ray(image_version: str | None) -> Check:
     """Each kubernetes run's head runs the image's Ray; launch talks to it with ours."""
-    ours = _installed("ray") or "not installed"
+    ours = installed_version("ray") or "not installed"
     return Check("ray versions", image_version in (None, ours),
                  f"client {ours}, image {image_version or 'unknown (image.base has no Ray tag)'}",
                  f"pip install 'ray[default]=={image_version}', or an image.base with Ray {ours}")
@@ -273,7 +273,7 @@ def attempt(name: str, action: Callable[[], object], success: str, hint: str) ->
     return Check(name, True, success, hint)
 
 
-def _installed(package: str) -> str | None:
+def installed_version(package: str) -> str | None:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

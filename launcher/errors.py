@@ -25,6 +25,13 @@ class SpecError(LaunchError):
         return self.problems
 
 
+class TargetError(LaunchError):
+    """The job's target cannot take it (nothing answers at the address, another Ray version),
+    found before anything is submitted. The message names the field, as a SpecError's does."""
+
+    exit_code = 2
+
+
 class JobFailed(LaunchError):
     """A followed job ended in a state other than SUCCEEDED."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from launcher import job_code, local_head, ray_auth, ray_dashboard
 from launcher.contract import SPEC, RunLayout
-from launcher.errors import LaunchError
+from launcher.errors import LaunchError, TargetError
 from launcher.spec.models import JobSpec
 from launcher.spec.target import RayTargetSpec
 from launcher.targets.base import TERMINAL_STATES, JobInfo, Target
@@ -51,11 +51,25 @@ class RayTarget(Target):
         if code is None and self.capabilities.starts_cluster:
             local_head.start(self.address)
         elif code is None:
-            raise LaunchError(f"no Ray head answers at {self.address}; launch starts heads "
-                              "only on this machine: check the address and that the cluster's "
-                              "dashboard is reachable from here")
+            raise TargetError(f"target.address: no Ray head answers at {self.address}; launch "
+                              "starts heads only on this machine: check the address and that "
+                              "the cluster's dashboard is reachable from here")
         elif code in (401, 403):
             raise LaunchError(ray_auth.refusal(self.address, code))
+        self._check_ray_version()
+
+    def _check_ray_version(self) -> None:
+        """launch's job code is written for the Ray this client has (launch pins it): a cluster
+        on another Ray is refused before anything is submitted."""
+        from launcher.doctor import installed_version
+
+        head = ray_dashboard.ray_version(self.address, ray_auth.headers_for(self.address))
+        ours = installed_version("ray")
+        if head is not None and ours is not None and head != ours:
+            raise TargetError(f"target.address: the Ray cluster at {self.address} runs Ray "
+                              f"{head}, and launch's job code needs Ray {ours} (this client's): "
+                              f"run the cluster on Ray {ours}, e.g. from the image `launch "
+                              "build` makes")
 
     def checks(self, spec: JobSpec | None, image_ray_version: str | None) -> list[Check]:
         from launcher.doctor import cluster_room, ray_head

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 import typing
+from http.server import BaseHTTPRequestHandler
+from importlib import metadata
 
 import pytest
 import yaml
 
 from launcher import api, runs
-from launcher.errors import LaunchError
+from launcher.errors import LaunchError, TargetError
 from launcher.spec.load import load_spec
 from launcher.spec.target import KINDS, TargetSpec
 from launcher.targets import TARGETS, make_target, ray_address, target_settings
 from launcher.targets.kubernetes import KubernetesTarget
 from launcher.targets.ray import RayTarget
-
-from support.ports import free_port
-from support.project import EXAMPLES
+from tests.support.loopback_http import LoopbackHTTP
+from tests.support.ports import free_port
+from tests.support.project import EXAMPLES
 
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS", "LAUNCH_RAY_ADDRESS")
 
@@ -141,9 +143,51 @@ def test_launch_never_starts_a_head_for_an_address_elsewhere(tmp_path, monkeypat
     of its own: the session's holds the session's head)."""
     monkeypatch.setenv("LAUNCH_HOME", str(tmp_path))
     target = RayTarget.at(f"http://0.0.0.0:{free_port()}")
-    with pytest.raises(LaunchError, match="launch starts heads only on this machine"):
+    with pytest.raises(TargetError, match="^target.address: no Ray head answers at .*launch "
+                       "starts heads only on this machine") as refused:
         target.prepare()
+    assert refused.value.exit_code == 2
     assert not (tmp_path / "ray").exists()
+
+
+class OlderRayDashboard(BaseHTTPRequestHandler):
+    """Stands in for the dashboard of a head on Ray 2.59.0, which cannot be installed here
+    beside launch's pinned Ray: it answers the Jobs API's version endpoint as Ray does, refuses
+    everything else, and keeps every request it saw."""
+
+    seen: list[str] = []
+
+    def _answer(self, code: int, body: dict) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path == "/api/version":
+            return self._answer(200, {"version": "4", "ray_version": "2.59.0",
+                                      "ray_commit": "0" * 40, "session_name": "older"})
+        return self._answer(404, {})
+
+    do_POST = do_PUT = lambda self: self._answer(500, {})  # noqa: E731, N815
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_cluster_on_another_ray_is_refused_before_anything_is_submitted(tmp_path, cli):
+    with LoopbackHTTP(OlderRayDashboard) as dashboard:
+        result = cli("submit", job(tmp_path, {"address": dashboard.url}), "--address",
+                     dashboard.url)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        f"target.address: the Ray cluster at {dashboard.url} runs Ray 2.59.0, and launch's job "
+        f"code needs Ray {metadata.version('ray')} (this client's)"), result.stderr
+    assert set(OlderRayDashboard.seen) == {"GET /api/version"}  # no code, no job
+    assert not list(tmp_path.rglob("spec.json"))
 
 
 @pytest.mark.parametrize("old,settings", [
