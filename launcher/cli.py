@@ -29,9 +29,11 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="The embedded local Ray head.", **HELP)
 app.add_typer(local_app, name="local")
-cluster_app = typer.Typer(help="A local Kind cluster with KubeRay and an S3 store (needs "
-                          "docker, kind, kubectl, helm).", **HELP)
-app.add_typer(cluster_app, name="cluster")
+kind_app = typer.Typer(help="A local Kind cluster with KubeRay, an S3 store and an image "
+                       "registry (needs docker, kind, kubectl, helm).", **HELP)
+app.add_typer(kind_app, name="kind")
+app.add_typer(kind_app, name="cluster", hidden=True)  # its name before `kind`
+DryRun = typer.Option(False, "--dry-run", help="Print the commands it would run; run none.")
 
 JobFile = typer.Argument(..., help="The job's YAML file.", show_default=False,
                          metavar="JOB_FILE")
@@ -382,37 +384,46 @@ def dashboard(run_id: str = RunId, output: Format = Output) -> None:
                 time.sleep(3600)
 
 
-@cluster_app.command("up")
-def cluster_up(output: Format = Output) -> None:
-    """Create the Kind cluster `launch`, install KubeRay 1.7.0, the namespace, the launcher's
-    Role and the S3 store; print the kube context to use."""
+@kind_app.command("up")
+def kind_up(dry_run: bool = DryRun, output: Format = Output) -> None:
+    """Create the Kind cluster `launch` and a local image registry on 127.0.0.1:5001 wired
+    into it, install KubeRay 1.7.0, the namespace, the launcher's Role and the S3 store; print
+    the kube context to use."""
     from launcher.kube import kind
 
-    context = kind.up(lambda line: typer.echo(line, err=True))
-    _emit(output, {"cluster": kind.CLUSTER, "context": context, "namespace": kind.NAMESPACE},
-          [f"ready: target.kubernetes.context: {context}, namespace: {kind.NAMESPACE}"])
+    context = kind.up(_kind_runner(dry_run))
+    _emit(output, {"cluster": kind.CLUSTER, "context": context, "namespace": kind.NAMESPACE,
+                   "registry": kind.REGISTRY_HOST, "dry_run": dry_run},
+          [f"{'would be ' if dry_run else ''}ready: target.kubernetes.context: {context}, "
+           f"namespace: {kind.NAMESPACE}; image.repository: {kind.REGISTRY_HOST}/…"])
 
 
-@cluster_app.command("down")
-def cluster_down(output: Format = Output) -> None:
-    """Delete the Kind cluster `launch`."""
+@kind_app.command("down")
+def kind_down(dry_run: bool = DryRun, output: Format = Output) -> None:
+    """Delete the Kind cluster `launch` and its registry."""
     from launcher.kube import kind
 
-    kind.down()
-    _emit(output, {"cluster": kind.CLUSTER, "deleted": True},
-          [f"kind cluster `{kind.CLUSTER}` deleted"])
+    kind.down(_kind_runner(dry_run))
+    _emit(output, {"cluster": kind.CLUSTER, "deleted": not dry_run},
+          [f"kind cluster `{kind.CLUSTER}` {'would be ' if dry_run else ''}deleted"])
 
 
-@cluster_app.command("load")
-def cluster_load(image: str = typer.Argument(..., help="A local Docker image reference."),
-                 output: Format = Output) -> None:
-    """Load an image into the Kind node (`kind load docker-image`), so it never runs a stale
-    one; use with target.kubernetes.image_pull_policy: Never."""
+@kind_app.command("load")
+def kind_load(image: str = typer.Argument(..., help="A local Docker image reference."),
+              dry_run: bool = DryRun, output: Format = Output) -> None:
+    """Load an image into the Kind node (`kind load docker-image`), for an image in no
+    registry the node reaches; use with target.kubernetes.image_pull_policy: Never."""
     from launcher.kube import kind
 
-    kind.load(image)
-    _emit(output, {"cluster": kind.CLUSTER, "image": image},
-          [f"{image} loaded into kind cluster `{kind.CLUSTER}`"])
+    kind.load(_kind_runner(dry_run), image)
+    _emit(output, {"cluster": kind.CLUSTER, "image": image, "loaded": not dry_run},
+          [f"{image} {'would be ' if dry_run else ''}loaded into kind cluster `{kind.CLUSTER}`"])
+
+
+def _kind_runner(dry_run: bool):
+    from launcher.kube import kind
+
+    return kind.Runner(lambda line: typer.echo(line, err=True), dry_run)
 
 
 @local_app.command("up")

@@ -10,9 +10,8 @@ import yaml
 
 from launcher.image.build import plan_image
 from launcher.spec.load import load_spec
-
-from kube_checks import rayjob_validator, schema_errors
-from support.project import EXAMPLES
+from tests.support.kube_checks import rayjob_validator, schema_errors
+from tests.support.project import EXAMPLES
 
 __all__ = ["rayjob_validator"]  # the fixture, imported for pytest
 
@@ -48,6 +47,29 @@ def test_dry_run_prints_a_valid_rayjob_with_the_content_tag_and_creates_nothing(
     assert head["containers"][0]["image"] == plan.reference  # what `launch build` would push
     assert rayjob["spec"]["entrypoint"].endswith("/spec.json")
     assert (set(records.iterdir()) if records.exists() else set()) == before  # no run recorded
+
+
+def test_the_kind_example_dry_runs_to_a_rayjob_pulling_from_the_kind_registry(
+        cli, tmp_path, tiny_model, rayjob_validator):
+    """examples/kind.yaml as written, beside the folders it names (its data, the tiny model
+    that examples/build_tiny_model.py builds)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tiny-gpt2").symlink_to(tiny_model)
+    (tmp_path / "data").symlink_to(EXAMPLES / "data")
+    job = tmp_path / "kind.yaml"
+    job.write_text((EXAMPLES / "kind.yaml").read_text())
+    result = cli("submit", job, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    _, rayjob = yaml.safe_load_all(result.stdout)
+    assert schema_errors(rayjob_validator, rayjob) == []
+    assert rayjob["metadata"]["namespace"] == "launch"
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    container = head["containers"][0]
+    # The reference the node's containerd maps to the `kind-registry` container.
+    assert container["image"].startswith("localhost:5001/launch/quickstart:")
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert {"name": "AWS_ENDPOINT_URL", "value": "http://seaweedfs.launch.svc:8333"} in \
+        container["env"]
 
 
 def test_a_bad_flag_value_is_a_one_line_spec_error(cli, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from support.project import ROOT
+from tests.support.project import ROOT
 
 K8S = ROOT / "k8s"
 KUBE = ROOT / "launcher" / "kube"
@@ -62,10 +62,11 @@ def test_nothing_runs_as_root_or_privileged():
             assert not security.get("privileged")
 
 
-def test_kind_maps_the_store_and_dashboard_to_loopback_only():
+def test_kind_maps_only_the_store_to_loopback():
+    """8265 stays the embedded Ray head's; `launch dashboard` port-forwards a run's."""
     config = yaml.safe_load((K8S / "kind-cluster.yaml").read_text())
     mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
-    assert {m["hostPort"] for m in mappings} == {8333, 8265}
+    assert {m["hostPort"] for m in mappings} == {8333}
     assert all(m["listenAddress"] == "127.0.0.1" for m in mappings)
     node_ports = {p["nodePort"] for o in objects() if o["kind"] == "Service"
                   for p in o["spec"]["ports"] if "nodePort" in p}
