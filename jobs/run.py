@@ -93,16 +93,10 @@ def _record_stopped(storage: RunStorage) -> int:
 
 
 def run(spec: JobSpec, storage: RunStorage) -> dict:
-    with importing():
-        import ray
-        import ray.train.torch  # noqa: F401  (what train() and a sweep's trials run)
-
-        from jobs.data import load_splits
-        from jobs.export import plot_eval_metrics, plot_losses, read_metrics
-        from jobs.train import train
-
-    # Check the model's source and read the data here first: a hub that does not answer or a
-    # bad file fails the job in seconds with a clear reason, before any worker starts.
+    # Check the model's source and read the data first, with only what that needs: a hub
+    # that does not answer or a bad file fails the job in seconds with a clear reason, before
+    # Ray Train is imported or any worker starts.
+    from jobs.data import load_splits
     from jobs.model import check_model_source
 
     check_model_source(spec.model)
@@ -114,6 +108,12 @@ def run(spec: JobSpec, storage: RunStorage) -> dict:
     print(log_line(f"data: {report['rows']} rows; dropped by cleaning: {report['dropped']}"),
           flush=True)
 
+    with importing():
+        import ray
+        import ray.train.torch  # noqa: F401  (what train() and a sweep's trials run)
+
+        from jobs.export import plot_eval_metrics, plot_losses, read_metrics
+        from jobs.train import train
     ray.init()
     # Again: ray.init put Ray's own SIGTERM handler in place, which ends the driver at once,
     # before it records anything.
