@@ -61,10 +61,7 @@ def submit(job_file: str | Path, resume: str | None = None,
     target.prepare()
     image = None
     if target.capabilities.runs_from_image:
-        from launcher.image.build import build_image
-
-        built = build_image(spec, Path(job_file).resolve().parent, feedback=feedback)
-        spec, image = built.spec, built.reference  # the job reads its files from the image
+        spec, image = _job_image(spec, Path(job_file).resolve().parent, target, feedback)
     try:
         storage.write_text(layout.uri(files.SPEC), spec.model_dump_json(indent=2))
         current = {} if not resume else storage.read_json(layout.uri(files.STATUS), {})
@@ -84,6 +81,36 @@ def submit(job_file: str | Path, resume: str | None = None,
     return run
 
 
+def _job_image(spec: JobSpec, job_dir: Path, target: Target,
+               feedback: Feedback | None) -> tuple[JobSpec, str]:
+    """The spec as the job reads it inside its image, and the image's reference: built and
+    pushed, or (where the nodes were given the image beforehand) only named, with no registry
+    asked."""
+    if target.capabilities.pulls_image:
+        from launcher.image.build import build_image
+
+        built = build_image(spec, job_dir, feedback=feedback)
+        return built.spec, built.reference
+    spec, image = _planned_image(spec, job_dir)
+    if feedback is not None:
+        feedback.log(f"not building or pushing {image}: the nodes must have it "
+                     "(image_pull_policy Never; `launch build --no-push`, then `launch kind "
+                     "load`)")
+    return spec, image
+
+
+def _planned_image(spec: JobSpec, job_dir: Path) -> tuple[JobSpec, str]:
+    """The spec as the job reads it inside its image, and the tag a build would push; no
+    registry is asked."""
+    import tempfile
+
+    from launcher.image.build import plan_image
+
+    with tempfile.TemporaryDirectory(prefix="launch-plan-") as folder:
+        plan = plan_image(spec, job_dir, Path(folder))
+    return plan.layer.spec, plan.reference
+
+
 def dry_run(job_file: str | Path, overrides: dict | None = None) -> str:
     """What `submit` would create, without creating, building or pushing anything: for
     targets that run from an image, with the tag the build would push."""
@@ -93,26 +120,21 @@ def dry_run(job_file: str | Path, overrides: dict | None = None) -> str:
     layout = RunLayout.for_run(spec.storage.uri, spec.name, run_id)
     image = None
     if target.capabilities.runs_from_image:
-        import tempfile
-
-        from launcher.image.build import plan_image
-
-        with tempfile.TemporaryDirectory(prefix="launch-plan-") as folder:
-            plan = plan_image(spec, Path(job_file).resolve().parent, Path(folder))
-        spec, image = plan.layer.spec, plan.reference
+        spec, image = _planned_image(spec, Path(job_file).resolve().parent)
     return target.describe(spec, layout, run_id, image)
 
 
 def build(job_file: str | Path, builder: str | None = None,
-          feedback: Feedback | None = None) -> BuiltImage:
-    """Build and push the job's image (nothing when the registry has it); see launcher.image."""
+          feedback: Feedback | None = None, push: bool = True) -> BuiltImage:
+    """Build and push the job's image (nothing when the registry has it), or with `push`
+    False only build it here; see launcher.image."""
     from launcher.image.build import build_image
 
     spec = load_spec(job_file)
     if spec.image is None:
         raise LaunchError(f"{job_file}: add an `image:` section (at least `repository:`) to "
                           "build an image")
-    return build_image(spec, Path(job_file).resolve().parent, builder, feedback)
+    return build_image(spec, Path(job_file).resolve().parent, builder, feedback, push)
 
 
 def run_image(job_file: str | Path, results_dir: Path,

@@ -214,6 +214,8 @@ def build(
     job_file: Path = JobFile,
     builder: str = typer.Option(None, "--builder", help="auto, docker or oci (default: the "
                                 "spec's image.builder)."),
+    no_push: bool = typer.Option(False, "--no-push", help="Only build it here, with docker or "
+                                 "buildah (for `launch kind load`); no registry is asked."),
     output: Format = Output,
 ) -> None:
     """Build and push the job's image (nothing when it is already in the registry); print its
@@ -223,7 +225,7 @@ def build(
 
     if builder not in (None, "auto", "docker", "oci"):
         raise LaunchError(f"--builder {builder}: use auto, docker or oci")
-    image = api.build(job_file, builder, terminal_feedback())
+    image = api.build(job_file, builder, terminal_feedback(), push=not no_push)
     typer.echo(f"{image.builder} build in {image.seconds:.1f} s, {image.bytes_pushed} bytes "
                f"uploaded by launch (code layer {image.code_layer_bytes} bytes)", err=True)
     _emit(output, {"reference": image.reference, "runtime_reference": image.runtime_reference,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.errors import LaunchError
 from launcher.image import docker, oci
 from launcher.image.context import CodeLayer, LayerBlob, code_layer, write_layer_blob
 from launcher.image.recipe import Recipe
@@ -64,8 +65,9 @@ def plan_image(spec: JobSpec, job_dir: Path, folder: Path) -> ImagePlan:
 
 
 def build_image(spec: JobSpec, job_dir: Path, builder: str | None = None,
-                feedback: Feedback | None = None) -> BuiltImage:
-    """Build and push the job image of `spec` (whose files are relative to `job_dir`)."""
+                feedback: Feedback | None = None, push: bool = True) -> BuiltImage:
+    """Build and push the job image of `spec` (whose files are relative to `job_dir`); with
+    `push` False, build it here with the local engine only (for `launch kind load`)."""
     feedback = feedback or Feedback()
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="launch-layer-") as folder:
@@ -73,7 +75,14 @@ def build_image(spec: JobSpec, job_dir: Path, builder: str | None = None,
         recipe, repo, blob = plan.recipe, plan.repo, plan.blob
         registry = Registry(plan.host, spec.image.insecure)
         chosen = builder or spec.image.builder
-        if registry.has_manifest(repo, plan.job_tag):
+        if not push:
+            if chosen == "oci":
+                raise LaunchError("--no-push builds with the local engine (docker or buildah): "
+                                  "the oci builder only appends a layer in the registry")
+            chosen = docker.engine()
+            docker.build_and_push(chosen, recipe, plan.layer, registry, repo, plan.job_tag,
+                                  feedback.log, push=False)
+        elif registry.has_manifest(repo, plan.job_tag):
             chosen = "none"
             feedback.log(f"{plan.reference} is in the registry: nothing to build")
         elif chosen == "oci" or (chosen == "auto"

@@ -41,20 +41,23 @@ def engine() -> str:
 
 
 def build_and_push(tool: str, recipe: Recipe, layer: CodeLayer, registry: Registry,
-                   repo: str, job_tag: str, log: Callable[[str], None]) -> None:
-    """Build the job image from docker/Dockerfile and push it (and the runtime, if missing)."""
+                   repo: str, job_tag: str, log: Callable[[str], None],
+                   push: bool = True) -> None:
+    """Build the job image from docker/Dockerfile and push it (and the runtime, if missing).
+    With `push` False it is only built and tagged here, and the registry is never asked."""
     runtime_ref = f"{registry.host}/{repo}:{recipe.runtime_tag}"
     job_ref = f"{registry.host}/{repo}:{job_tag}"
     with tempfile.TemporaryDirectory(prefix="launch-build-") as folder:
         context = Path(folder)
         _write_context(context, recipe, layer)
-        if not registry.has_manifest(repo, recipe.runtime_tag):
+        if push and not registry.has_manifest(repo, recipe.runtime_tag):
             log(f"building the runtime image {runtime_ref} (once per training stack)")
             _run(_build_command(tool, recipe, "runtime", runtime_ref, context), log)
             _run(_push_command(tool, runtime_ref, registry), log)
         log(f"building {job_ref}")
         _run(_build_command(tool, recipe, "job", job_ref, context), log)
-        _run(_push_command(tool, job_ref, registry), log)
+        if push:
+            _run(_push_command(tool, job_ref, registry), log)
 
 
 def _write_context(context: Path, recipe: Recipe, layer: CodeLayer) -> None:

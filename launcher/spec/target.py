@@ -114,6 +114,9 @@ class Capabilities:
     shares_this_machine: bool  # the cluster reads this machine's files (local paths work)
     starts_cluster: bool  # launch starts the cluster when none answers
     trains_here: bool  # training runs on this machine (it needs the training stack)
+    # the nodes pull the job's image from its registry; False: it was put on them beforehand
+    # (`launch kind load`), so submit neither builds nor pushes and only names it
+    pulls_image: bool = True
 
     @property
     def reads_local_files(self) -> bool:
@@ -187,7 +190,8 @@ class KubernetesTargetSpec(Section):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(runs_from_image=True, shares_this_machine=False,
-                            starts_cluster=False, trains_here=False)
+                            starts_cluster=False, trains_here=False,
+                            pulls_image=self.kubernetes.image_pull_policy != "Never")
 
     @property
     def where(self) -> str:

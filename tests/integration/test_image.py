@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -92,6 +93,25 @@ def test_oci_code_change_uploads_about_one_layer_and_no_change_uploads_nothing(
     new = manifest_layers(proxy.host, changed.stdout.strip())
     old = manifest_layers(proxy.host, f"{proxy.host}/{built.split('/', 1)[1]}")
     assert new[:-1] == old[:-1] and new[-1] != old[-1]
+
+
+def test_no_push_builds_here_and_leaves_the_registry_alone(built, image_job, cli, tmp_path):
+    """`launch build --no-push`, for `launch kind load`: buildah (no Docker engine here) builds
+    the changed job from its cached runtime stage, tags it, and the registry never gets it."""
+    job = tmp_path / "job"
+    shutil.copytree(image_job.parent / "data", job / "data")
+    (job / "data" / "train.jsonl").write_text((job / "data" / "train.jsonl").read_text()
+                                              + json.dumps({"prompt": "p", "response": "r"})
+                                              + "\n")
+    (job / "job.yaml").write_text(image_job.read_text())
+    result = cli("build", job / "job.yaml", "--no-push")
+    assert result.returncode == 0, result.stderr[-3000:]
+    reference = result.stdout.strip()
+    assert reference != built
+    assert subprocess.run(["podman", "image", "exists", reference]).returncode == 0
+    host, repo_tag = reference.split("/", 1)
+    repo, tag = repo_tag.rsplit(":", 1)
+    assert not Registry(host).has_manifest(repo, tag)
 
 
 def test_run_image_trains_the_job_inside_the_container(built, image_job, cli, tmp_path):

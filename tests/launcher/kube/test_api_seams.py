@@ -198,3 +198,25 @@ def test_a_stuck_pod_ends_the_submission_with_its_event_and_leaves_nothing(
     listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket,
                                                Prefix=f"{kube_job.parent.name}/")
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_an_image_put_on_the_nodes_is_named_and_no_registry_is_asked(kube_api, kube_job, cli):
+    """image_pull_policy Never (the image was given to the nodes with `launch kind load`):
+    submit neither builds nor pushes; the RayJob names the tag a build would have pushed. The
+    registry here is an address where nothing listens."""
+    job = yaml.safe_load(kube_job.read_text())
+    job["image"]["repository"] = "127.0.0.1:9/launch/loaded"
+    job["target"]["kubernetes"]["image_pull_policy"] = "Never"
+    kube_job.write_text(yaml.safe_dump(job, sort_keys=False))
+    _operator_starts_pods(kube_api, sample("pod-running")["pod"]["status"])
+    kube_api.statuses = [sample("rayjob-running")["status"]]
+
+    submitted = cli("submit", kube_job)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "not building or pushing 127.0.0.1:9/launch/loaded:job-" in submitted.stderr
+    run_id = re.search(r"^submitted (\S+)", submitted.stdout, re.MULTILINE).group(1)
+    rayjob = kube_api.get("rayjobs", names.rayjob_name(run_id))
+    planned = yaml.safe_load_all(cli("submit", kube_job, "--dry-run").stdout)
+    assert _images(rayjob) == _images(list(planned)[1])  # the content tag, as a build names it
+    head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert head["containers"][0]["imagePullPolicy"] == "Never"
