@@ -7,7 +7,6 @@ import collections
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -198,15 +197,10 @@ def test_hub_name_offline_fails_with_one_line_saying_so():
     assert "offline mode is on" in lines[0]
 
 
-def test_s3_file_and_saved_folder_load_like_local_ones(s3_store, tmp_path, monkeypatch):
+def test_s3_file_and_saved_folder_load_like_local_ones(s3_store, job_s3_settings, tmp_path):
     """s3:// data is read with the job's S3 settings: the variables the launcher gives a job."""
     import datasets
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_store.endpoint)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("LAUNCH_S3_PATH_STYLE", "true")
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "cache"))
-    (tmp_path / "cache").mkdir()
     rows = [{"prompt": r["prompt"], "response": r["response"]} for r in DEBIAN_ROWS[:30]]
     client, bucket = s3_store.client(), s3_store.bucket
     client.upload_file(_write_jsonl(tmp_path / "rows.jsonl", rows), bucket, "data/rows.jsonl")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import pytest
 import torch
 
@@ -12,19 +10,8 @@ from jobs.tasks import task_for
 from launcher.spec.models import ModelSpec
 
 
-@pytest.fixture
-def s3_settings(s3_store, tmp_path, monkeypatch):
-    """The variables the launcher gives a job for its store, and a cache of this test's own."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_store.endpoint)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("LAUNCH_S3_PATH_STYLE", "true")
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "cache"))
-    (tmp_path / "cache").mkdir()
-    return tmp_path / "cache" / "launch-data"
-
-
 def test_an_s3_model_folder_is_copied_once_and_loads_like_the_local_one(
-        s3_store, s3_settings, tiny_model):
+        s3_store, job_s3_settings, tiny_model):
     client, bucket = s3_store.client(), s3_store.bucket
     for file in tiny_model.iterdir():
         client.upload_file(str(file), bucket, f"models/tiny/{file.name}")
@@ -41,10 +28,10 @@ def test_an_s3_model_folder_is_copied_once_and_loads_like_the_local_one(
     for (name, weight), (_, expected) in zip(model.state_dict().items(),
                                              local.state_dict().items(), strict=True):
         assert torch.equal(weight, expected), name
-    assert len(list(s3_settings.iterdir())) == 1  # loaded twice, copied once
+    assert len(list(job_s3_settings.iterdir())) == 1  # loaded twice, copied once
 
 
-def test_a_missing_s3_model_fails_in_one_line_naming_it(s3_store, s3_settings):
+def test_a_missing_s3_model_fails_in_one_line_naming_it(s3_store, job_s3_settings):
     missing = ModelSpec(name_or_path=f"s3://{s3_store.bucket}/models/nope")
     with pytest.raises(ModelSourceError, match=f"model {missing.name_or_path}: no config.json"):
         check_model_source(missing)
