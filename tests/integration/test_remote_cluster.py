@@ -62,18 +62,17 @@ def client(tmp_path_factory) -> Path:
     return venv
 
 
-def container(name: str, ns: str, image: str, env: dict[str, str], token: Path,
-              *ray_start: str) -> list[str]:
-    """`podman run` of a Ray node in the job image, on the namespace's network."""
+def container(name: str, ns: str, image: str, token: Path, *ray_start: str) -> list[str]:
+    """`podman run` of a Ray node in the job image, on the namespace's network. The nodes'
+    own S3 credentials (launch sends a cluster elsewhere none) come from podman's environment,
+    named here, not written on its command line."""
     settings = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": TOKEN_INSIDE,
-                "GLOO_SOCKET_IFNAME": "eth0",  # the link between the nodes, on both sides
-                # The nodes' own S3 credentials (launch sends a cluster elsewhere none).
-                "AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-                "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"]}
+                "GLOO_SOCKET_IFNAME": "eth0"}  # the link between the nodes, on both sides
     return ["podman", "run", "-d", "--rm", f"--name={name}", f"--network=ns:/run/netns/{ns}",
             "--pull=never", "--shm-size=1g", "--pids-limit=-1",
             f"--volume={token}:{TOKEN_INSIDE}:ro",
             *(f"--env={key}={value}" for key, value in settings.items()),
+            "--env=AWS_ACCESS_KEY_ID", "--env=AWS_SECRET_ACCESS_KEY",
             image, "ray", "start", "--block", "--num-cpus=1", "--disable-usage-stats",
             *ray_start]
 
@@ -100,12 +99,12 @@ def cluster(built, client, tiny_model):
             s3.upload_file('{EXAMPLES / "data" / "debian_describe.jsonl"}', '{BUCKET}',
                            'data/train.jsonl')"""), env)
         for command in (
-                container(names[0], namespaces.head, built, env, token, "--head", "--port=6390",
+                container(names[0], namespaces.head, built, token, "--head", "--port=6390",
                           f"--node-ip-address={HEAD_IP}", f"--dashboard-host={HEAD_IP}",
                           "--dashboard-port=8265", "--include-dashboard=true"),
-                container(names[1], namespaces.worker, built, env, token,
+                container(names[1], namespaces.worker, built, token,
                           f"--address={HEAD_IP}:6390", f"--node-ip-address={WORKER_IP}")):
-            subprocess.run(command, check=True, capture_output=True, timeout=120)
+            subprocess.run(command, check=True, capture_output=True, timeout=120, env=env)
         _wait_for_two_nodes(names[0])
         yield namespaces, env, endpoint, names
     finally:
