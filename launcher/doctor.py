@@ -119,7 +119,7 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
     were tested with."""
     name = f"ray head {address}"
     headers = ray_auth.headers_for(address)
-    status = ray_dashboard.probe(address, headers)
+    status, head = ray_dashboard.head_version(address, headers)
     if status is None:
         if started_by_submit:
             return Check(name, False, "nothing answers",
@@ -137,7 +137,7 @@ def ray_head(address: str, image_version: str | None, started_by_submit: bool) -
     if status != 200:
         return Check(name, False, f"answered HTTP {status}: not a Ray dashboard?",
                      "point target.address at the Ray dashboard (port 8265 by default)")
-    head = ray_dashboard.ray_version(address, headers) or "unknown"
+    head = head or "unknown"
     ours = installed_version("ray") or "not installed"
     versions = {"client": ours, **({"image": image_version} if image_version else {})}
     mismatched = {who: v for who, v in versions.items() if v != head}

@@ -16,10 +16,11 @@ def probe(address: str, headers: dict[str, str]) -> int | None:
     return _request(address, "/api/version", headers)[0]
 
 
-def ray_version(address: str, headers: dict[str, str]) -> str | None:
-    """The Ray version of the head at `address`, or None when it does not tell."""
-    body = _json(address, "/api/version", headers)[1]
-    return body.get("ray_version") if isinstance(body, dict) else None
+def head_version(address: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    """From one request: the HTTP status of the Jobs API version endpoint (None when nothing
+    answers) and the head's Ray version (None when it does not tell)."""
+    status, body = _json(address, "/api/version", headers)
+    return status, body.get("ray_version") if isinstance(body, dict) else None
 
 
 def alive_nodes(address: str, headers: dict[str, str]) -> list[dict] | None:

@@ -47,23 +47,22 @@ class RayTarget(Target):
         return cls(RayTargetSpec(address=address))
 
     def prepare(self) -> None:
-        code = ray_dashboard.probe(self.address, ray_auth.headers_for(self.address))
+        """Start the embedded head when none answers; refuse a cluster that cannot take the
+        job: nothing answers, our token is refused, or it runs another Ray than this client
+        (launch's job code is written for the Ray launch pins)."""
+        code, head = ray_dashboard.head_version(self.address,
+                                                ray_auth.headers_for(self.address))
         if code is None and self.capabilities.starts_cluster:
-            local_head.start(self.address)
-        elif code is None:
+            local_head.start(self.address)  # from this environment: our own Ray
+            return
+        if code is None:
             raise TargetError(f"target.address: no Ray head answers at {self.address}; launch "
                               "starts heads only on this machine: check the address and that "
                               "the cluster's dashboard is reachable from here")
-        elif code in (401, 403):
+        if code in (401, 403):
             raise LaunchError(ray_auth.refusal(self.address, code))
-        self._check_ray_version()
-
-    def _check_ray_version(self) -> None:
-        """launch's job code is written for the Ray this client has (launch pins it): a cluster
-        on another Ray is refused before anything is submitted."""
         from launcher.doctor import installed_version
 
-        head = ray_dashboard.ray_version(self.address, ray_auth.headers_for(self.address))
         ours = installed_version("ray")
         if head is not None and ours is not None and head != ours:
             raise TargetError(f"target.address: the Ray cluster at {self.address} runs Ray "
