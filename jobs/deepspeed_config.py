@@ -36,3 +36,18 @@ def deepspeed_config(scale: ScaleSpec) -> dict | None:
         config["optimizer"] = {"type": "AdamW", "params": {
             "lr": "auto", "betas": "auto", "eps": "auto", "weight_decay": "auto"}}
     return config
+
+
+def skip_inference_collectives() -> None:
+    """Keep DeepSpeed from compiling and loading its shared-memory all-reduce on CPUs.
+
+    DeepSpeed's torch backend builds that op (a minute of g++ on each new machine, container or
+    pod) and sets it up whenever it joins the process group, but only its inference_all_reduce
+    (tensor-parallel inference) uses it, and that falls back to torch.distributed without it;
+    ZeRO training reduces through torch.distributed anyway. The hook is private to DeepSpeed
+    (the version launch pins): the quickstart test, which reads the run's log, fails if it
+    moves."""
+    import importlib
+
+    # by name: the attribute deepspeed.comm.torch is the torch package itself
+    importlib.import_module("deepspeed.comm.torch").build_shm_op = lambda: None

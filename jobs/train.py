@@ -358,9 +358,11 @@ def _fetch_checkpoint(checkpoint, scratch: Path) -> str:
 def training_arguments(spec: JobSpec, output_dir: Path, eval_on_start: bool = True):
     from transformers import TrainingArguments
 
-    from jobs.deepspeed_config import deepspeed_config
+    from jobs.deepspeed_config import deepspeed_config, skip_inference_collectives
 
-    t = spec.training
+    t, zero = spec.training, deepspeed_config(spec.scale)
+    if zero is not None:  # before DeepSpeed joins the process group, as the arguments make it
+        skip_inference_collectives()
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size_per_worker,
@@ -383,7 +385,7 @@ def training_arguments(spec: JobSpec, output_dir: Path, eval_on_start: bool = Tr
         seed=t.seed,
         bf16=spec.scale.precision == "bf16",
         fp16=spec.scale.precision == "fp16",
-        deepspeed=deepspeed_config(spec.scale),
+        deepspeed=zero,
         # Without it accelerate sees no GPU, assumes one process and breaks the gloo collectives.
         use_cpu=spec.scale.gpus_per_worker == 0,
         include_num_input_tokens_seen=True,

@@ -123,12 +123,12 @@ def test_run_image_trains_the_job_inside_the_container(built, image_job, cli, tm
     metrics = [json.loads(line) for line in
                (status.parent / "metrics.jsonl").read_text().splitlines()]
     assert max(m.get("step", 0) for m in metrics) == 2  # the smoke run's 2 steps really ran
-    # A CPU image carries DeepSpeed's shared-memory collectives built, so the run (and every
-    # CPU worker pod) loads them instead of compiling them for a minute.
+    # A CPU image carries DeepSpeed's CPU Adam built, so an offload run (and every CPU worker
+    # pod) loads it instead of compiling it for a minute.
     files = [name for layer in small_layers(built)
              for name in tarfile.open(fileobj=io.BytesIO(layer)).getnames()
              if name.startswith("opt/torch-extensions/")]
-    assert any(name.endswith("/deepspeed_shm_comm/deepspeed_shm_comm.so") for name in files), \
+    assert any(name.endswith("/cpu_adam/cpu_adam.so") for name in files), \
         files
 
 

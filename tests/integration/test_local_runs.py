@@ -158,6 +158,10 @@ def test_quickstart_trains_and_keeps_its_results(quickstart, cli):
     assert len(list(checkpoints[-1].rglob("zero_pp_rank_*_optim_states.pt"))) == 2
 
     assert_adapter_generates(run_dir / "model")
+    # DeepSpeed's shared-memory collectives, which training never uses, were neither compiled
+    # nor loaded (jobs.deepspeed_config.skip_inference_collectives): its log line is absent.
+    logs = cli("logs", run_id).stdout
+    assert "[launch] step" in logs and "shm_comm" not in logs
 
     shown = cli("results", run_id)
     assert shown.returncode == 0

@@ -29,12 +29,13 @@ def main(model_path: str, stage: int, method: dict) -> None:
         TrainingArguments,
     )
 
-    from jobs.deepspeed_config import deepspeed_config
+    from jobs.deepspeed_config import deepspeed_config, skip_inference_collectives
     from jobs.methods import apply_method
     from jobs.trainer import trainer_class
     from launcher.spec.method import MethodSpec
     from launcher.spec.models import ScaleSpec
 
+    skip_inference_collectives()  # as jobs.train does
     # The arguments come first, so ZeRO-3 partitions the weights as they load (as in jobs).
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=2, learning_rate=1e-3,

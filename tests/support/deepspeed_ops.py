@@ -1,8 +1,8 @@
-"""The DeepSpeed ops this suite's CPU runs compile on first use, built ahead into torch's
-extension cache: the shared-memory collectives every DeepSpeed run loads, and CPUAdam for
-optimizer offload.
+"""The DeepSpeed op this suite's CPU runs compile on first use, built ahead into torch's
+extension cache: CPUAdam, for optimizer offload. (The shared-memory collectives DeepSpeed would
+build too are skipped: jobs.deepspeed_config.skip_inference_collectives.)
 
-On a fresh machine each takes about a minute of one core. conftest starts this module in the
+On a fresh machine it takes about a minute of one core. conftest starts this module in the
 background when a session has integration tests and runs the unit tests first, which leave a
 core mostly idle; a run that needs an op before it is done waits on torch's build lock, then
 loads the finished op. It keeps normal priority: unit tests wait on it too, and the image build
@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-# What jobs load: deepspeed.comm's build_shm_op and deepspeed.ops.adam.DeepSpeedCPUAdam.
-BUILDERS = ("ShareMemCommBuilder", "CPUAdamBuilder")
+# What jobs load: deepspeed.ops.adam.DeepSpeedCPUAdam.
+BUILDERS = ("CPUAdamBuilder",)
 
 
 def start_building(log: Path) -> subprocess.Popen:
