@@ -1,8 +1,8 @@
 """Sweeps on the session's real Ray head: every trial is a real Ray Train run of the tiny model.
 
 Kept small for 2 CPUs: one worker per trial, ZeRO-2 without offload, a few steps, at most two
-trials at once. The grid sweep holds a trial that crashes, and is stopped and resumed midway,
-so one sweep answers three questions.
+trials of a sweep at once. The grid sweep holds a trial that crashes, and is stopped and
+resumed midway, so one sweep answers three questions.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,23 +48,40 @@ def sweep_job(folder: Path, tiny_model: Path, ray_head, tune: dict,
     return folder / "job.yaml"
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, cli, tiny_model, ray_head):
-    """Submit a sweep and follow it to the end: (run folder, trials)."""
+ASHA_STEPS = 12
+# Optuna suggests every trial's values and ASHA judges every evaluation: one sweep checks both.
+ASHA = ({"search": "optuna", "num_samples": 4, "scheduler": "asha",
+         "asha": {"grace_period": 2, "reduction_factor": 2},
+         "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}},
+                   "method": {"r": {"choice": [2, 4, 8]}}}},
+        {"max_steps": ASHA_STEPS, "eval_steps": 2})
+PBT = ({"num_samples": 2, "scheduler": "pbt",
+        "pbt": {"perturbation_interval": 4, "resample_probability": 0.0},
+        "space": {"training": {"learning_rate": {"loguniform": [1e-4, 5e-2]}}}},
+       {"lr_scheduler": "constant"})
 
-    def run(tune: dict, training: dict | None = None):
-        job = sweep_job(tmp_path_factory.mktemp("sweep"), tiny_model, ray_head, tune, training)
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory, cli, tiny_model, ray_head) -> dict[str, tuple[Path, list[dict]]]:
+    """The ASHA and the PBT sweep, submitted at once and followed to their ends: name -> (run
+    folder, trials). Their trials queue for the head's 2 CPUs, so one trial's start-up (its
+    Train controller and worker imports) overlaps another's training; one sweep after the other,
+    each start-up left a core idle."""
+
+    def run(name: str, tune: dict, training: dict) -> tuple[Path, list[dict]]:
+        job = sweep_job(tmp_path_factory.mktemp(name), tiny_model, ray_head, tune, training)
         started = time.time()
         result = cli("submit", job, "--follow", timeout=600)
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
         run_dir = submitted_results(result)
         trials = json.loads((run_dir / "tune" / "trials.json").read_text())
-        print(f"\n{tune.get('scheduler', 'no scheduler')}, {tune.get('search', 'random')} "
-              f"search: {len(trials)} trials in {time.time() - started:.0f} s: "
+        print(f"\n{name}: {len(trials)} trials in {time.time() - started:.0f} s: "
               + ", ".join(f"{t['state']} after {t['steps']} steps" for t in trials))
         return run_dir, trials
 
-    return run
+    with ThreadPoolExecutor(2) as pool:
+        asha, pbt = pool.submit(run, "asha", *ASHA), pool.submit(run, "pbt", *PBT)
+        return {"asha": asha.result(), "pbt": pbt.result()}
 
 
 @dataclass
@@ -148,23 +166,16 @@ def test_a_stopped_sweep_resumes_with_submit_resume(grid_sweep):
 
 
 @pytest.mark.long
-def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_completed_row(sweep):
-    """Optuna suggests every trial's values and ASHA judges every evaluation: one sweep checks
-    both. ASHA's first rung is at step 2, so a trial stopped there has 10 steps left to save: a
+def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_completed_row(sweeps):
+    """ASHA's first rung is at step 2, so a trial stopped there has 10 steps left to save: a
     stop reaches the trial's workers a few steps late on 2 busy CPUs (Tune kills the trial's
     driver, then Ray Train its workers).
 
-    Long (about 2 minutes): ASHA needs trials to compare, 4 here, 2 at a time, each a Ray
-    Train run of its own."""
-    max_steps = 12
-    run_dir, trials = sweep(
-        {"search": "optuna", "num_samples": 4, "scheduler": "asha",
-         "asha": {"grace_period": 2, "reduction_factor": 2},
-         "space": {"training": {"learning_rate": {"loguniform": [1e-5, 3e-2]}},
-                   "method": {"r": {"choice": [2, 4, 8]}}}},
-        training={"max_steps": max_steps, "eval_steps": 2})
+    Long (2 to 4 minutes, in its set-up): the ASHA and PBT sweeps both tests read. ASHA needs
+    trials to compare, 4 here, 2 at a time, each a Ray Train run of its own; PBT's are below."""
+    run_dir, trials = sweeps["asha"]
     assert len(trials) == 4
-    assert sum(t["steps"] for t in trials) < 4 * max_steps  # ASHA cut at least one short
+    assert sum(t["steps"] for t in trials) < 4 * ASHA_STEPS  # ASHA cut at least one short
     assert any(t["state"] == "STOPPED" for t in trials)
 
     # Optuna's suggestions: each trial its own rate, in range, and r among the choices.
@@ -196,19 +207,12 @@ def test_asha_stops_optuna_suggestions_early_and_best_is_the_top_completed_row(s
         assert (run_dir / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.long
-def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate(sweep):
+def test_pbt_continues_the_trial_behind_from_the_one_ahead_with_a_perturbed_rate(sweeps):
     """Two trials, two segments of 4 steps. At step 4 PBT ranks them, and the trial behind goes
     on from the other's checkpoint with its learning rate times 0.8 or 1.2, which the restored
-    optimizer really trains with: a constant schedule logs the rate as it is.
-
-    Long (2 to 2.5 minutes): PBT needs two trials, and the copy restarts the trial behind, so
-    the sweep is three Ray Train runs, each with its own start-up."""
-    run_dir, trials = sweep(
-        {"num_samples": 2, "scheduler": "pbt",
-         "pbt": {"perturbation_interval": 4, "resample_probability": 0.0},
-         "space": {"training": {"learning_rate": {"loguniform": [1e-4, 5e-2]}}}},
-        training={"lr_scheduler": "constant"})
+    optimizer really trains with: a constant schedule logs the rate as it is. The sweep is
+    three Ray Train runs: the copy restarts the trial behind."""
+    run_dir, trials = sweeps["pbt"]
     assert [t["state"] for t in trials] == ["COMPLETED"] * 2
     [copied] = [t for t in trials if t["perturbations"]]
     [ahead] = [t for t in trials if t is not copied]
